@@ -1,0 +1,78 @@
+"""What every DAG file shares, and the only code that knows how a release sits on disk.
+
+A deployed release looks like this (``$AIRFLOW_HOME/current`` points at one of them)::
+
+    releases/<version>/
+        manifest.json        version, git sha, checksums (written by `make archive`)
+        dags/                Airflow's dags_folder; this package lives here
+        <project>/           a project folder: conf/, src/, venv.tar.gz
+        <project>/venv/      the runtime, unpacked by `make deploy` for the host to run
+
+A source checkout has the same shape, without manifest.json, so DAG files parse there too.
+
+Standard library only: the DAG processor imports this with every DAG file, over and over.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+
+# dags/dagkit/__init__.py -> the release (or checkout) root. Resolving follows the `current`
+# symlink, so a task keeps using the release it was parsed from while a new one is deployed.
+RELEASE_ROOT = Path(__file__).resolve().parents[2]
+
+# A DAG owner is a team; one place to name the default.
+DEFAULT_OWNER = "data-platform"
+
+
+def project_dir(project: str) -> Path:
+    """The folder of a project (``image-matching``, ``arxlive``) in this release."""
+    path = RELEASE_ROOT / project
+    if not path.is_dir():
+        raise FileNotFoundError(f"project {project!r} is not in the release at {RELEASE_ROOT}")
+    return path
+
+
+def runtime_archive(project: str) -> Path:
+    """The packed runtime, for engines that ship it themselves (``--archives venv.tar.gz#venv``)."""
+    return project_dir(project) / "venv.tar.gz"
+
+
+def runtime_python(project: str) -> Path:
+    """The interpreter of the runtime that `make deploy` unpacked for this host."""
+    return project_dir(project) / "venv" / "bin" / "python"
+
+
+@cache
+def release_manifest() -> dict:
+    """The release's manifest.json; empty in a source checkout."""
+    path = RELEASE_ROOT / "manifest.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def release_version() -> str:
+    """The deployed release's version (also the tag of the images it runs); ``dev`` in a checkout."""
+    return release_manifest().get("version", "dev")
+
+
+def project_config(project: str, name: str = "airflow") -> dict:
+    """A project's settings for its DAG, from ``<project>/conf/<name>.toml``."""
+    with open(project_dir(project) / "conf" / f"{name}.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def default_args(owner: str = DEFAULT_OWNER, retries: int = 2, **overrides) -> dict:
+    """The default_args every DAG starts from: an owner, retries with exponential back-off."""
+    args = {
+        "owner": owner,
+        "retries": retries,
+        "retry_delay": timedelta(minutes=5),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(hours=1),
+    }
+    args.update(overrides)
+    return args
