@@ -1,0 +1,131 @@
+# The front door. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+# The platform environment is installed on first use and whenever its lock changes.
+PLATFORM := $(VENV)/.installed
+
+# Projects are the top-level folders that are Python packages; PROJECT=name narrows to one.
+ALL_PROJECTS := $(patsubst %/pyproject.toml,%,$(wildcard */pyproject.toml))
+PROJECTS := $(if $(PROJECT),$(PROJECT),$(ALL_PROJECTS))
+# Projects that run as a container image.
+IMAGE_PROJECTS := $(filter $(patsubst %/Dockerfile,%,$(wildcard */Dockerfile)),$(PROJECTS))
+
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+ifndef VERSION
+VERSION := $(shell $(PYTHON) release/version.py . 2>/dev/null || echo unversioned)
+endif
+ARCHIVE ?= dist/platform-airflow-dags-$(VERSION).tar.gz
+
+# Images. No registry reachable? Build a local base image (`make docker-engine`) and pass
+# BASE_IMAGE=localhost/platform-base:bookworm BUILDER_BASE_IMAGE=localhost/platform-base:bookworm.
+BASE_IMAGE ?= docker.io/library/python:3.11-slim-bookworm
+BUILDER_BASE_IMAGE ?= docker.io/condaforge/miniforge3:latest
+BUILDER_IMAGE := localhost/platform-runtime-builder
+IMAGE_REPOSITORY ?= localhost
+# A PEM file of extra CA certificates (a corporate proxy's) for builds inside containers.
+EXTRA_CA_BUNDLE ?=
+DOCKER ?= docker
+
+.PHONY: help install lock test test-projects test-platform venv builder-image image archive \
+        deploy rollback status deploy-local-build airflow docker-engine version bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}'
+
+$(PLATFORM): requirements/platform.lock
+	@echo "== installing the platform environment into $(VENV) (Airflow, providers, test tools)"
+	test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VPY) -m pip install --quiet "$$(grep '^uv==' requirements/platform.lock)"; }
+	$(UV) pip sync --quiet -p $(VPY) requirements/platform.lock
+	touch $@
+
+install: $(PLATFORM) ## install the platform environment (.venv) from requirements/platform.lock
+
+lock: $(PLATFORM) ## re-resolve requirements/platform.lock and every project's locks
+	cd requirements && ../$(UV) pip compile --quiet --python-version 3.11 platform.in -o platform.lock
+	@for p in $(PROJECTS); do \
+	  echo "== locking $$p"; \
+	  (cd $$p && ../$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements.lock && \
+	   ../$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra test -o requirements-dev.lock) || exit 1; \
+	done
+
+# A project's own test environment: its locked dependencies, its test extra, the project editable.
+%/.venv/.installed: %/requirements-dev.lock %/pyproject.toml | $(PLATFORM)
+	@echo "== installing the test environment of $*"
+	$(UV) venv --quiet --allow-existing -p $(PYTHON) $*/.venv
+	$(UV) pip install --quiet -p $*/.venv/bin/python -r $*/requirements-dev.lock -e $*
+	touch $@
+
+test: test-projects test-platform ## run every test: each project's suite in its own env, then the platform's
+
+test-projects: $(foreach p,$(PROJECTS),$(p)/.venv/.installed) ## run each project's tests [PROJECT=name]
+	@for p in $(PROJECTS); do \
+	  echo "== testing $$p"; \
+	  (cd $$p && .venv/bin/python -m pytest tests $(PYTEST_ARGS)) || exit 1; \
+	done
+
+test-platform: $(PLATFORM) ## run the platform tests (DAG integrity, build, archive, deploy, end to end)
+	$(VPY) -m pytest tests $(PYTEST_ARGS)
+
+builder-image: ## build the runtime builder image [BUILDER_BASE_IMAGE=] [EXTRA_CA_BUNDLE=]
+	@rm -f conda/.extra-ca/*.crt
+	@if [ -n "$(EXTRA_CA_BUNDLE)" ]; then cp "$(EXTRA_CA_BUNDLE)" conda/.extra-ca/extra.crt; fi
+	$(DOCKER) build --quiet --build-arg BASE_IMAGE=$(BUILDER_BASE_IMAGE) -t $(BUILDER_IMAGE) conda >/dev/null
+
+venv: $(PLATFORM) $(if $(filter true,$(SKIP_DOCKER)),,builder-image) ## build each project's runtime venv.tar.gz [PROJECT=] [SKIP_DOCKER=true] [FORCE=true]
+	@for p in $(PROJECTS); do \
+	  if [ "$(SKIP_DOCKER)" = true ]; then \
+	    $(VPY) conda/build_runtime.py $$p $(if $(filter true,$(FORCE)),--force) || exit 1; \
+	  else \
+	    $(DOCKER) run --rm --platform linux/amd64 -u $$(id -u):$$(id -g) -e HOME=/tmp \
+	      -v $(CURDIR):/src $(BUILDER_IMAGE) \
+	      python3 conda/build_runtime.py $$p $(if $(filter true,$(FORCE)),--force) || exit 1; \
+	  fi; \
+	done
+
+image: ## build a project's container image, tagged with the release version [PROJECT=arxlive]
+	@test -n "$(IMAGE_PROJECTS)" || { echo "no project with a Dockerfile among: $(PROJECTS)"; exit 1; }
+	@for p in $(IMAGE_PROJECTS); do \
+	  rm -f $$p/.extra-ca/*.crt; mkdir -p $$p/.extra-ca; \
+	  if [ -n "$(EXTRA_CA_BUNDLE)" ]; then cp "$(EXTRA_CA_BUNDLE)" $$p/.extra-ca/extra.crt; fi; \
+	  echo "== building $(IMAGE_REPOSITORY)/$$p:$(VERSION)"; \
+	  $(DOCKER) build --quiet --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE_REPOSITORY)/$$p:$(VERSION) $$p || exit 1; \
+	done
+
+archive: $(PLATFORM) ## write dist/platform-airflow-dags-<version>.tar.gz and its .sha256
+	$(VPY) release/archive.py --version $(VERSION) --dist dist
+
+deploy: $(PLATFORM) ## deploy a release into $AIRFLOW_HOME [ARCHIVE=path-or-URL] [VERSION=]
+	$(VPY) release/deploy.py deploy $(ARCHIVE) --airflow-home $(AIRFLOW_HOME)
+
+rollback: $(PLATFORM) ## switch $AIRFLOW_HOME back to the previous release
+	$(VPY) release/deploy.py rollback --airflow-home $(AIRFLOW_HOME)
+
+status: $(PLATFORM) ## show the live release and the ones kept
+	$(VPY) release/deploy.py status --airflow-home $(AIRFLOW_HOME)
+
+deploy-local-build: test venv $(if $(IMAGE_PROJECTS),image) archive deploy ## test, build, archive and deploy this checkout into $AIRFLOW_HOME
+	@echo "== deployed $(VERSION) into $(AIRFLOW_HOME) (dags_folder: $(AIRFLOW_HOME)/current/dags)"
+	@$(VPY) release/deploy.py status --airflow-home $(AIRFLOW_HOME)
+
+airflow: $(PLATFORM) ## run Airflow (standalone, UI on :8080) on the deployed release
+	@test -d $(AIRFLOW_HOME)/current/dags || { echo "nothing deployed in $(AIRFLOW_HOME): run make deploy-local-build"; exit 1; }
+	@echo "== Airflow on http://localhost:8080 ; log in as 'admin' with the password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
+	set -a && source local.env && set +a && \
+	  AIRFLOW__CORE__DAGS_FOLDER=$(AIRFLOW_HOME)/current/dags exec $(VENV)/bin/airflow standalone
+
+docker-engine: ## install and start a Docker engine and build the local base image (Debian)
+	bash .ci/docker-engine.sh
+
+version: ## print the release version of this checkout
+	@echo $(VERSION)
+
+bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy and DAG parse times
+	$(VPY) tests/bench_platform.py
+
+clean: ## remove build outputs and local environments (keeps $AIRFLOW_HOME)
+	rm -rf dist $(VENV) */.venv */venv.tar.gz */venv.manifest.json

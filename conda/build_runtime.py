@@ -1,0 +1,219 @@
+"""Build a project's packed runtime: <project>/venv.tar.gz and its manifest venv.manifest.json.
+
+    python conda/build_runtime.py PROJECT_DIR [--force]   build, unless the inputs are unchanged
+    python conda/build_runtime.py PROJECT_DIR --check     exit 1 when the runtime is missing or stale
+
+The runtime holds the project and its dependencies only. Two backends, one shape:
+
+* conda   (conda, mamba or micromamba on PATH): an environment from environment.yml, packed by
+          conda-pack. It carries the interpreter, so the target needs no Python of its own.
+* venv    (the fallback): a venv from requirements.lock, packed by venv-pack. It does not carry
+          the interpreter: the target needs the same Python at the same path (the manifest
+          records it, and `make deploy` checks it).
+
+Standard library only: this runs inside the builder container as well as on the host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from datetime import datetime, timezone
+from pathlib import Path
+
+ARCHIVE = "venv.tar.gz"
+MANIFEST = "venv.manifest.json"
+# What a runtime is made of; a change to any of these files means a rebuild.
+INPUT_FILES = ("pyproject.toml", "environment.yml", "requirements.lock")
+INPUT_DIRS = ("src",)
+CONDA_FRONTENDS = ("micromamba", "mamba", "conda")
+
+
+def log(message: str) -> None:
+    print(f"runtime: {message}", flush=True)
+
+
+def input_files(project: Path) -> list[Path]:
+    files = [project / name for name in INPUT_FILES if (project / name).is_file()]
+    for name in INPUT_DIRS:
+        files += sorted(
+            p for p in (project / name).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and ".egg-info" not in str(p)
+        )
+    return files
+
+
+def inputs_hash(project: Path, builder: str) -> str:
+    """A digest of everything the runtime is built from, and of where it is built."""
+    digest = hashlib.sha256(builder.encode())
+    digest.update(Path(__file__).read_bytes())
+    for path in input_files(project):
+        digest.update(str(path.relative_to(project)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def conda_frontend() -> str | None:
+    return next((name for name in CONDA_FRONTENDS if shutil.which(name)), None)
+
+
+def builder_identity(backend: str) -> str:
+    # In the builder container RUNTIME_BUILDER names its image; on the host, the interpreter.
+    where = os.environ.get("RUNTIME_BUILDER") or f"host:{os.path.realpath(sys._base_executable)}"
+    return f"{backend}@{where}"
+
+
+def read_manifest(project: Path) -> dict | None:
+    path = project / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def is_up_to_date(project: Path, digest: str) -> bool:
+    manifest = read_manifest(project)
+    archive = project / ARCHIVE
+    return (
+        manifest is not None
+        and manifest.get("inputs_hash") == digest
+        and archive.is_file()
+        and archive.stat().st_size == manifest.get("archive_bytes")
+    )
+
+
+def run(*command: str | Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in command], check=True, **kwargs)
+
+
+def create_conda_env(frontend: str, project: Path, env: Path) -> None:
+    run(frontend, "env", "create", "--yes", "--quiet", "-p", env, "-f", project / "environment.yml")
+
+
+def create_venv(project: Path, env: Path) -> None:
+    run(sys.executable, "-m", "venv", env)
+    run(env / "bin/python", "-m", "pip", "install", "--quiet", "--no-input", "-r", project / "requirements.lock")
+
+
+def install_project(project: Path, env: Path, workdir: Path) -> None:
+    # Build from a copy: a build inside the source tree would leave build/ and *.egg-info behind.
+    source = workdir / "source"
+    shutil.copytree(project, source, ignore=shutil.ignore_patterns(
+        ".venv", "venv", ARCHIVE, MANIFEST, "tests", "bench", "__pycache__", "*.egg-info", "build"))
+    run(env / "bin/python", "-m", "pip", "install", "--quiet", "--no-input", "--no-deps", source)
+
+
+def installed_packages(env: Path) -> list[dict]:
+    listing = run(env / "bin/python", "-m", "pip", "list", "--format", "json", capture_output=True, text=True)
+    return sorted(({"name": p["name"], "version": p["version"]} for p in json.loads(listing.stdout)),
+                  key=lambda p: p["name"].lower())
+
+
+def interpreter(env: Path) -> dict:
+    probe = "import json, os, sys; print(json.dumps({'version': sys.version.split()[0], " \
+            "'base': os.path.realpath(sys._base_executable)}))"
+    return json.loads(run(env / "bin/python", "-c", probe, capture_output=True, text=True).stdout)
+
+
+def pack(backend: str, env: Path, output: Path) -> None:
+    if backend == "conda":
+        packer = shutil.which("conda-pack")
+        if packer is None:
+            sys.exit("runtime: conda found but conda-pack is not installed (conda install -n base conda-pack)")
+        run(packer, "--quiet", "-p", env, "-o", output)
+    else:
+        packer = shutil.which("venv-pack") or Path(sys.executable).with_name("venv-pack")
+        run(packer, "--quiet", "-p", env, "-o", output)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build(project: Path, backend: str, frontend: str | None, digest: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="runtime-") as tmp:
+        workdir = Path(tmp)
+        env = workdir / "env"
+        if backend == "conda":
+            create_conda_env(frontend, project, env)
+        else:
+            create_venv(project, env)
+        install_project(project, env, workdir)
+        packed = workdir / ARCHIVE
+        pack(backend, env, packed)
+        python = interpreter(env)
+        metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+        manifest = {
+            "project": project.name,
+            "package": metadata["name"],
+            "project_version": metadata["version"],
+            "python_version": python["version"],
+            # venv-pack does not carry the interpreter: the target must have this one.
+            "python_path": python["base"] if backend == "venv" else None,
+            "backend": backend,
+            "builder": builder_identity(backend),
+            "inputs_hash": digest,
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "archive_sha256": sha256_of(packed),
+            "archive_bytes": packed.stat().st_size,
+            "packages": installed_packages(env),
+        }
+        # The archive first, the manifest last: a manifest always describes a complete archive.
+        packed.chmod(0o644)  # tempfile made it private; it is no secret
+        shutil.move(packed, project / f".{ARCHIVE}.partial")
+        os.replace(project / f".{ARCHIVE}.partial", project / ARCHIVE)
+        (project / f".{MANIFEST}.partial").write_text(json.dumps(manifest, indent=2) + "\n")
+        os.replace(project / f".{MANIFEST}.partial", project / MANIFEST)
+        return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("project", type=Path, help="the project folder (holds pyproject.toml)")
+    parser.add_argument("--force", action="store_true", help="rebuild even when the inputs are unchanged")
+    parser.add_argument("--check", action="store_true", help="only say whether the runtime is up to date")
+    args = parser.parse_args(argv)
+
+    project = args.project.resolve()
+    if not (project / "pyproject.toml").is_file():
+        sys.exit(f"runtime: {project} is not a project folder (no pyproject.toml)")
+    frontend = conda_frontend()
+    backend = "conda" if frontend else "venv"
+
+    if args.check:
+        manifest = read_manifest(project)
+        if manifest is None or not (project / ARCHIVE).is_file():
+            log(f"{project.name}: no runtime built (make venv PROJECT={project.name})")
+            return 1
+        if not is_up_to_date(project, inputs_hash(project, manifest["builder"])):
+            log(f"{project.name}: runtime is stale, its inputs changed (make venv PROJECT={project.name})")
+            return 1
+        log(f"{project.name}: up to date")
+        return 0
+
+    digest = inputs_hash(project, builder_identity(backend))
+    if is_up_to_date(project, digest) and not args.force:
+        log(f"{project.name}: up to date ({digest[:12]})")
+        return 0
+
+    if backend == "venv":
+        log(f"{project.name}: no conda, mamba or micromamba found; building with venv + venv-pack "
+            f"(the target needs Python {sys.version.split()[0]} at {os.path.realpath(sys._base_executable)})")
+    else:
+        log(f"{project.name}: building with {frontend} + conda-pack")
+    manifest = build(project, backend, frontend, digest)
+    log(f"{project.name}: wrote {project.name}/{ARCHIVE} ({manifest['archive_bytes'] / 1e6:.1f} MB, "
+        f"{len(manifest['packages'])} packages, Python {manifest['python_version']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
