@@ -1,0 +1,88 @@
+"""Every DAG file imports cleanly, cheaply, and states what an operator needs to know."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+DAGS = REPO / "dags"
+DAG_FILES = sorted(DAGS.glob("*.py"))
+# What parsing a DAG file must not import: the DAG processor parses every file over and over.
+HEAVY_MODULES = {"pyspark", "luigi", "docker", "requests", "pandas"}
+PROJECT_PACKAGES = {
+    tomllib.loads(p.read_text())["project"]["name"] for p in REPO.glob("*/pyproject.toml")
+}
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS), include_examples=False)
+
+
+def dags_of(dagbag, path: Path) -> list:
+    return [dag for dag in dagbag.dags.values() if Path(dag.fileloc).name == path.name]
+
+
+def test_there_are_dag_files():
+    assert DAG_FILES, f"no DAG files in {DAGS}"
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_file_defines_a_dag(dagbag, path):
+    assert dags_of(dagbag, path), f"{path.name} defines no DAG"
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_dags_are_acyclic_and_owned(dagbag, path):
+    from airflow.utils.dag_cycle_tester import check_cycle
+
+    for dag in dags_of(dagbag, path):
+        check_cycle(dag)
+        assert dag.tags, f"{dag.dag_id} has no tags"
+        for task in dag.tasks:
+            assert task.owner and task.owner != "airflow", f"{dag.dag_id}.{task.task_id} has no owner"
+            assert task.retries >= 1, f"{dag.dag_id}.{task.task_id} has no retries"
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_catchup_is_stated(path):
+    """catchup's default changed between Airflow versions: every DAG says what it wants."""
+    calls = [
+        node for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in ("DAG", "dag")
+    ]
+    assert calls, f"{path.name}: no DAG(...) or @dag(...) call found"
+    for call in calls:
+        assert "catchup" in {k.arg for k in call.keywords}, f"{path.name}: catchup not stated"
+
+
+IMPORTED_MODULES = """
+import json, runpy, sys
+sys.path.insert(0, sys.argv[1])
+runpy.run_path(sys.argv[2])
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_parsing_imports_nothing_heavy(path):
+    result = subprocess.run([sys.executable, "-c", IMPORTED_MODULES, str(DAGS), str(path)],
+                            capture_output=True, text=True, check=True)
+    imported = set(json.loads(result.stdout.splitlines()[-1]))
+    assert not imported & (HEAVY_MODULES | PROJECT_PACKAGES), (
+        f"parsing {path.name} imports {sorted(imported & (HEAVY_MODULES | PROJECT_PACKAGES))}"
+    )
