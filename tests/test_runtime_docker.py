@@ -1,0 +1,53 @@
+"""`make venv` builds a runtime inside the builder container, against a real Docker engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run
+
+pytestmark = pytest.mark.docker
+
+HELLO = Path(__file__).parent / "fixtures/hello"
+# Where no registry is reachable, CI builds a base image locally and names it here.
+BUILDER_BASE_IMAGE = os.environ.get("BUILDER_BASE_IMAGE", "docker.io/condaforge/miniforge3:latest")
+
+
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    """A checkout with the platform's build files, the hello project and this repo's platform env."""
+    tree = tmp_path / "checkout"
+    tree.mkdir()
+    for name in ("Makefile", "conda", "release", "requirements", "local.env"):
+        source = REPO / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tree / name)
+    shutil.copytree(HELLO, tree / "hello")
+    (tree / ".venv").symlink_to(REPO / ".venv")
+    return tree
+
+
+def test_make_venv_builds_in_the_builder_container(docker_engine, checkout, tmp_path):
+    make = ["make", "-C", checkout, "venv", f"BUILDER_BASE_IMAGE={BUILDER_BASE_IMAGE}"]
+    if os.environ.get("EXTRA_CA_BUNDLE"):
+        make.append(f"EXTRA_CA_BUNDLE={os.environ['EXTRA_CA_BUNDLE']}")
+    built = run(*make, timeout=900)
+    assert "hello: no conda" in built.stdout or "building with" in built.stdout
+    manifest = json.loads((checkout / "hello/venv.manifest.json").read_text())
+    assert manifest["builder"].endswith(f"docker:{BUILDER_BASE_IMAGE}")
+    assert not any(p["name"].lower().startswith("apache-airflow") for p in manifest["packages"])
+
+    # The runtime runs in a container of the image it was built for, unpacked at another path.
+    with tarfile.open(checkout / "hello/venv.tar.gz") as tar:
+        tar.extractall(tmp_path / "runtime", filter="fully_trusted")
+    out = run(docker_engine, "run", "--rm", "-v", f"{tmp_path / 'runtime'}:/opt/hello:ro", BUILDER_BASE_IMAGE,
+              "/opt/hello/bin/python", "-m", "hello").stdout
+    assert "hello from /opt/hello" in out
+
+    again = run(*make, timeout=900)
+    assert "hello: up to date" in again.stdout
