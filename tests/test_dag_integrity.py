@@ -26,7 +26,8 @@ PROJECT_PACKAGES = {
 def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS), include_examples=False)
+    sys.path.insert(0, str(DAGS))  # as Airflow does for its dags folder: DAG files import dagkit
+    return DagBag(dag_folder=str(DAGS))
 
 
 def dags_of(dagbag, path: Path) -> list:
