@@ -6,6 +6,10 @@ processor parses every file over and over, so a DAG file must not pay for them. 
 run time it builds that operator and runs it. Its arguments are rendered as templates first
 (``{{ ds }}`` works anywhere in them) and show in the UI's Rendered Template tab.
 
+The Docker provider wants ``docker.types.Mount`` objects for ``mounts``; give plain dicts
+(``{"source": "/host/dir", "target": "/data", "type": "bind"}``) and they are turned into
+Mounts when the task runs.
+
 Secrets never go into ``operator_kwargs`` (they would be rendered in the UI): name the
 connection fields in ``private_environment_from`` and they are read when the task runs and
 passed as the operator's ``private_environment`` (DockerOperator keeps those out of the UI).
@@ -49,6 +53,10 @@ class ProviderOperator(BaseOperator):
         module, _, name = self.operator.rpartition(".")
         operator_class = getattr(importlib.import_module(module), name)
         kwargs = dict(self.operator_kwargs)
+        if kwargs.get("mounts"):
+            from docker.types import Mount
+
+            kwargs["mounts"] = [Mount(**m) if isinstance(m, dict) else m for m in kwargs["mounts"]]
         if self.private_environment_from:
             kwargs["private_environment"] = private_environment(self.private_environment_from)
         self._running = operator_class(task_id=self.task_id, **kwargs)
