@@ -1,0 +1,1 @@
+"""Wikimedia's Image Matching Algorithm: image candidates for unillustrated Wikipedia articles."""

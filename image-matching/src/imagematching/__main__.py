@@ -1,0 +1,5 @@
+import sys
+
+from imagematching.cli import main
+
+sys.exit(main())

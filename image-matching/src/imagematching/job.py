@@ -1,0 +1,125 @@
+"""One run: read a snapshot, compute every target wiki's candidates in one Spark job, write, summarise."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from imagematching import io, rules, transforms
+
+
+@dataclass(frozen=True)
+class Run:
+    input: Path
+    output: Path
+    snapshot: str
+    wikis: list[str] | None  # None: every article wiki in the input
+    dataset_id: str
+    insertion_ts: datetime
+
+
+def target_wikis(pages: DataFrame, requested: list[str] | None) -> list[str]:
+    present = {r.wiki_db for r in pages.select("wiki_db").distinct().collect()} - set(rules.NON_ARTICLE_WIKIS)
+    if requested is None:
+        return sorted(present)
+    missing = sorted(set(requested) - present)
+    if missing:
+        raise io.InputError(f"wiki {', '.join(missing)} is not in the input (it has: {', '.join(sorted(present))})")
+    return requested
+
+
+def compute(inputs: dict[str, DataFrame], wikis: list[str], snapshot: str) -> DataFrame:
+    """Every step of the algorithm for the target wikis; one row per candidate (or null row)."""
+    pages = inputs["mediawiki_page"]
+    imagelinks = inputs["mediawiki_imagelinks"]
+    page_props = inputs["mediawiki_page_props"]
+    item_links = inputs["wikidata_item_page_link"]
+    placeholders = inputs["placeholder_images"].select(F.col("page_title").alias("image_id"))
+    in_targets = F.col("wiki_db").isin(*wikis)
+
+    sizes = transforms.wiki_sizes(pages.where(in_targets))
+    icon_files = transforms.icons(imagelinks.where(in_targets), sizes)
+    targets = transforms.unillustrated(
+        pages.where(in_targets), imagelinks.where(in_targets), page_props.where(in_targets), item_links, icon_files
+    )
+    properties = transforms.item_properties(inputs["wikidata_entity"])
+    files = transforms.commons_files(pages)
+    candidates = (
+        transforms.wikidata_candidates(targets, properties)
+        .unionByName(transforms.wikipedia_candidates(targets, page_props, item_links, files, placeholders))
+        .unionByName(transforms.commons_candidates(
+            targets, properties, inputs["mediawiki_categorylinks"], files, placeholders, snapshot))
+    )
+    return transforms.recommendations(targets, properties, transforms.best_candidates(candidates))
+
+
+def summarise(rows: DataFrame, sizes: DataFrame) -> dict[str, dict]:
+    per_wiki = rows.groupBy("wiki").agg(
+        F.countDistinct("page_id").alias("unillustrated"),
+        F.countDistinct(F.when(F.col("image_id").isNotNull(), F.col("page_id"))).alias("with_candidates"),
+        *[F.sum(F.when(F.col("confidence_rating") == r, 1).otherwise(0)).alias(r) for r in rules.RATINGS],
+    )
+    summary = {}
+    for row in sizes.join(per_wiki, "wiki", "left").collect():
+        values = row.asDict()
+        summary[values.pop("wiki")] = {
+            "articles": values["size"],
+            "unillustrated": values["unillustrated"] or 0,
+            "with_candidates": values["with_candidates"] or 0,
+            "candidates": {r: values[r] or 0 for r in rules.RATINGS},
+        }
+    return dict(sorted(summary.items()))
+
+
+def executor_python(spark: SparkSession) -> str:
+    """The interpreter the executors run: a packed runtime shows here as ./venv/bin/python."""
+    return spark.sparkContext.parallelize([0], 1).map(lambda _: os.path.realpath(sys.executable)).first()
+
+
+def run(spark: SparkSession, job: Run) -> dict:
+    rules.validate_snapshot(job.snapshot)
+    inputs = io.read_inputs(spark, job.input, job.snapshot)
+    wikis = target_wikis(inputs["mediawiki_page"], job.wikis)
+    rows = (
+        compute(inputs, wikis, job.snapshot)
+        .withColumn("dataset_id", F.lit(job.dataset_id))
+        .withColumn("insertion_ts", F.lit(job.insertion_ts).cast("timestamp"))
+        .withColumn("snapshot", F.lit(job.snapshot))
+        .cache()
+    )
+    io.write_recommendations(rows.drop("position"), job.output)
+    summary = summarise(rows, transforms.wiki_sizes(inputs["mediawiki_page"].where(F.col("wiki_db").isin(*wikis))))
+    for wiki in wikis:
+        path = io.export_path(job.output, wiki, job.snapshot)
+        summary[wiki]["export"] = str(path)
+        summary[wiki]["export_rows"] = io.write_export(rows.where(F.col("wiki") == wiki), path)
+    rows.unpersist()
+    report = {
+        "snapshot": job.snapshot,
+        "dataset_id": job.dataset_id,
+        "wikis": summary,
+        "executor_python": executor_python(spark),
+    }
+    summary_path = job.output / "summary" / f"snapshot={job.snapshot}.json"
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = summary_path.with_name(f".{summary_path.name}.partial")
+    partial.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(partial, summary_path)
+    return report
+
+
+def format_summary(report: dict) -> str:
+    lines = [f"image matching, snapshot {report['snapshot']} (dataset {report['dataset_id']})",
+             f"{'wiki':<14}{'articles':>10}{'unillustr.':>12}{'with cand.':>12}{'high':>8}{'medium':>8}{'low':>8}"]
+    for wiki, s in report["wikis"].items():
+        c = s["candidates"]
+        lines.append(f"{wiki:<14}{s['articles']:>10}{s['unillustrated']:>12}{s['with_candidates']:>12}"
+                     f"{c['high']:>8}{c['medium']:>8}{c['low']:>8}")
+    return "\n".join(lines)
