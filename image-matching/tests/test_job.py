@@ -1,0 +1,127 @@
+"""The job's contract: data layout, atomic re-runs, clear errors, the exact TSV, the summary."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from imagematching import generate, io, job
+
+WIKIS = ["dewiki", "enwiki", "frwiki"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("input")
+    for snapshot in ("2026-09", "2026-10"):
+        generate.write(generate.generate(pages=600, wikis=3, snapshot=snapshot, seed=7), root, snapshot)
+    return root
+
+
+def run(spark, inputs, output, snapshot="2026-10", wikis=None, dataset_id="run-1"):
+    return job.run(spark, job.Run(input=inputs, output=output, snapshot=snapshot, wikis=wikis,
+                                  dataset_id=dataset_id, insertion_ts=datetime(2026, 11, 1, 3, 0, 0)))
+
+
+def read(spark, output, snapshot):
+    return spark.read.parquet(str(output / "imagerec_prod")).where(f"snapshot = '{snapshot}'")
+
+
+def test_outputs_follow_the_layout_and_match_the_summary(spark, inputs, tmp_path):
+    report = run(spark, inputs, tmp_path)
+    assert sorted(report["wikis"]) == WIKIS
+    for wiki in WIKIS:
+        partition = tmp_path / "imagerec_prod" / f"wiki={wiki}" / "snapshot=2026-10"
+        assert list(partition.glob("*.parquet")), partition
+        tsv = tmp_path / "export" / "snapshot=2026-10" / f"prod-{wiki}-2026-10-wd_image_candidates.tsv"
+        lines = tsv.read_text().splitlines()
+        assert lines[0] == "\t".join(io.EXPORT_COLUMNS)
+        assert len(lines) - 1 == report["wikis"][wiki]["export_rows"] > 0
+        summary = report["wikis"][wiki]
+        assert summary["unillustrated"] >= summary["with_candidates"] > 0
+    rows = read(spark, tmp_path, "2026-10")
+    by_rating = {r["confidence_rating"]: r["count"] for r in rows.groupBy("confidence_rating").count().collect()}
+    assert sum(by_rating.get(k, 0) for k in ("high", "medium", "low")) == sum(
+        sum(s["candidates"].values()) for s in report["wikis"].values())
+    assert (tmp_path / "summary" / "snapshot=2026-10.json").is_file()
+
+
+def test_rerun_replaces_its_snapshot_and_leaves_others(spark, inputs, tmp_path):
+    run(spark, inputs, tmp_path, snapshot="2026-09", dataset_id="september")
+    run(spark, inputs, tmp_path, dataset_id="first")
+    first = read(spark, tmp_path, "2026-10").drop("dataset_id").collect()
+    run(spark, inputs, tmp_path, dataset_id="second")
+    second = read(spark, tmp_path, "2026-10")
+    assert {r.dataset_id for r in second.select("dataset_id").distinct().collect()} == {"second"}
+    assert sorted(second.drop("dataset_id").collect()) == sorted(first), "same rows, none duplicated"
+    september = read(spark, tmp_path, "2026-09")
+    assert {r.dataset_id for r in september.select("dataset_id").distinct().collect()} == {"september"}
+
+
+def test_only_requested_wikis_are_written(spark, inputs, tmp_path):
+    report = run(spark, inputs, tmp_path, wikis=["enwiki"])
+    assert list(report["wikis"]) == ["enwiki"]
+    assert [p.name for p in (tmp_path / "imagerec_prod").iterdir() if not p.name.startswith(("_", "."))] == ["wiki=enwiki"]
+
+
+@pytest.mark.parametrize("break_input, message", [
+    (lambda root: shutil.rmtree(root / "placeholder_images"), "dataset placeholder_images is missing"),
+    (lambda root: shutil.rmtree(root / "mediawiki_page" / "snapshot=2026-10"),
+     "dataset mediawiki_page has no snapshot 2026-10"),
+    (lambda root: [p.unlink() for p in (root / "wikidata_entity" / "snapshot=2026-10").glob("*.parquet")],
+     "dataset wikidata_entity snapshot 2026-10 holds no parquet files"),
+])
+def test_broken_input_is_named_and_nothing_is_written(spark, inputs, tmp_path, break_input, message):
+    broken = tmp_path / "input"
+    shutil.copytree(inputs, broken)
+    break_input(broken)
+    with pytest.raises(io.InputError, match=message):
+        run(spark, broken, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_wiki_is_named(spark, inputs, tmp_path):
+    with pytest.raises(io.InputError, match="wiki xxwiki is not in the input"):
+        run(spark, inputs, tmp_path / "out", wikis=["enwiki", "xxwiki"])
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--snapshot", "2026-13"], "snapshot '2026-13' is not a month"),
+    (["--snapshot", "2026-10", "--wikis", "commonswiki"], "not an article wiki name: commonswiki"),
+])
+def test_cli_rejects_bad_parameters_before_spark_starts(tmp_path, args, message):
+    result = subprocess.run([sys.executable, "-m", "imagematching", "--input", str(tmp_path), "--output",
+                             str(tmp_path / "out"), *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr
+    assert "SparkContext" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_export_tsv_format(spark, tmp_path):
+    rows = spark.createDataFrame([
+        ("enwiki", 7, "Ada_Lovelace", "Ada.jpg", "medium", "wikipedia", "Q5", True, ["dewiki", "frwiki"], 1, "d1",
+         datetime(2026, 11, 1, 3, 0, 0)),
+        ("enwiki", 9, "Bare", None, None, None, None, True, [], 1, "d1", datetime(2026, 11, 1, 3, 0, 0)),
+        ("enwiki", 8, "List_of_things", "L.jpg", "high", "wikidata", "Q13406463", False, [], 1, "d1",
+         datetime(2026, 11, 1, 3, 0, 0)),
+    ], "wiki string, page_id long, page_title string, image_id string, confidence_rating string, source string, "
+       "instance_of string, is_article_page boolean, found_on array<string>, position int, dataset_id string, "
+       "insertion_ts timestamp")
+    path = tmp_path / "x.tsv"
+    assert io.write_export(rows, path) == 2
+    assert path.read_text() == (
+        "page_id\tpage_title\timage_id\tconfidence_rating\tsource\tdataset_id\tinsertion_ts\twiki\tfound_on\n"
+        "7\tAda_Lovelace\tAda.jpg\tmedium\twikipedia\td1\t2026-11-01 03:00:00\tenwiki\tdewiki,frwiki\n"
+        "9\tBare\t\t\t\td1\t2026-11-01 03:00:00\tenwiki\t\n"
+    )
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_generator_is_deterministic(tmp_path):
+    assert generate.generate(300, 2, "2026-10", seed=3) == generate.generate(300, 2, "2026-10", seed=3)
+    assert generate.generate(300, 2, "2026-10", seed=3) != generate.generate(300, 2, "2026-10", seed=4)
