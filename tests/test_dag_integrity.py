@@ -49,10 +49,8 @@ def test_file_defines_a_dag(dagbag, path):
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_dags_are_acyclic_and_owned(dagbag, path):
-    from airflow.utils.dag_cycle_tester import check_cycle
-
     for dag in dags_of(dagbag, path):
-        check_cycle(dag)
+        dag.check_cycle()
         assert dag.tags, f"{dag.dag_id} has no tags"
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag.dag_id}.{task.task_id} has no owner"

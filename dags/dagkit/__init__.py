@@ -16,6 +16,7 @@ Standard library only: the DAG processor imports this with every DAG file, over 
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from datetime import timedelta
 from functools import cache
@@ -57,6 +58,32 @@ def release_manifest() -> dict:
 def release_version() -> str:
     """The deployed release's version (also the tag of the images it runs); ``dev`` in a checkout."""
     return release_manifest().get("version", "dev")
+
+
+def data_path(path: str) -> Path:
+    """A data location from a project's config: absolute as given, relative under $AIRFLOW_HOME/data."""
+    airflow_home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+    return Path(path) if Path(path).is_absolute() else airflow_home / "data" / path
+
+
+def spark_runtime(project: str, conn_id: str = "spark_default") -> dict:
+    """SparkSubmitOperator arguments that run a project's code in its packed runtime.
+
+    Which way depends on the Spark connection's master, read when the task runs (templated):
+    local mode runs the runtime unpacked on this host (Spark does not unpack --archives for
+    local[N]); any other master (YARN, Kubernetes, local-cluster) gets the archive shipped as
+    ./venv and its executors run ./venv/bin/python. The driver runs here (client mode) in both.
+    """
+    is_local = f"conn.{conn_id}.host.split('[')[0] == 'local'"
+    python = str(runtime_python(project))
+    return {
+        "conn_id": conn_id,
+        "archives": f"{{% if not ({is_local}) %}}{runtime_archive(project)}#venv{{% endif %}}",
+        "conf": {
+            "spark.pyspark.driver.python": python,
+            "spark.pyspark.python": f"{{% if {is_local} %}}{python}{{% else %}}./venv/bin/python{{% endif %}}",
+        },
+    }
 
 
 def project_config(project: str, name: str = "airflow") -> dict:

@@ -78,9 +78,9 @@ def summarise(rows: DataFrame, sizes: DataFrame) -> dict[str, dict]:
     return dict(sorted(summary.items()))
 
 
-def executor_python(spark: SparkSession) -> str:
-    """The interpreter the executors run: a packed runtime shows here as ./venv/bin/python."""
-    return spark.sparkContext.parallelize([0], 1).map(lambda _: os.path.realpath(sys.executable)).first()
+def executor_environment(spark: SparkSession) -> str:
+    """The Python environment (sys.prefix) the executors run: shows which runtime they use."""
+    return spark.sparkContext.parallelize([0], 1).map(lambda _: os.path.realpath(sys.prefix)).first()
 
 
 def run(spark: SparkSession, job: Run) -> dict:
@@ -105,7 +105,7 @@ def run(spark: SparkSession, job: Run) -> dict:
         "snapshot": job.snapshot,
         "dataset_id": job.dataset_id,
         "wikis": summary,
-        "executor_python": executor_python(spark),
+        "executor_environment": executor_environment(spark),
     }
     summary_path = job.output / "summary" / f"snapshot={job.snapshot}.json"
     summary_path.parent.mkdir(parents=True, exist_ok=True)

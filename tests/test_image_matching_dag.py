@@ -1,0 +1,48 @@
+"""The image_matching DAG, end to end on a deployed release: Airflow -> spark-submit -> the packed runtime."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from conftest import REPO, run
+
+GENERATOR_PYTHON = REPO / "image-matching/.venv/bin/python"
+
+
+@pytest.fixture(scope="module")
+def sample_input(deployed_release):
+    """Generated inputs in the deployed Airflow's data folder, where the DAG's config points."""
+    if not GENERATOR_PYTHON.exists():
+        run("make", "-C", REPO, "image-matching/.venv/.installed", timeout=900)
+    data = deployed_release.airflow_home / "data/image-matching"
+    run(GENERATOR_PYTHON, "-m", "imagematching.generate", "--pages", "1500", "--wikis", "3",
+        "--snapshot", "2026-10", "--output", data / "input")
+    return data
+
+
+def test_monthly_run_reads_last_month_and_writes_every_wiki(deployed_release, sample_input):
+    result = deployed_release.dag_test("image_matching", "2026-11-01")
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-6000:]
+    output = sample_input / "output"
+    report = json.loads((output / "summary/snapshot=2026-10.json").read_text())
+    assert sorted(report["wikis"]) == ["dewiki", "enwiki", "frwiki"]
+    # The executors ran the deployed runtime's interpreter, not Airflow's.
+    assert report["executor_environment"] == str(deployed_release.release / "image-matching/venv")
+    for wiki, summary in report["wikis"].items():
+        assert list((output / f"imagerec_prod/wiki={wiki}/snapshot=2026-10").glob("*.parquet"))
+        with open(summary["export"], newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        assert len(rows) == summary["export_rows"] > 0
+        assert {r["dataset_id"] for r in rows} == {report["dataset_id"]}
+        assert f"{wiki}: {summary['articles']} articles" in log, "the summary is in the task log"
+        assert f"{wiki}: {summary['export_rows']} rows in" in log, "each wiki's export is its own task"
+
+
+def test_missing_snapshot_fails_the_run_naming_it(deployed_release, sample_input):
+    result = deployed_release.dag_test("image_matching", "2026-11-01", conf={"snapshot": "2025-01"})
+    assert result.returncode != 0
+    assert "dataset mediawiki_page has no snapshot 2025-01" in result.stdout + result.stderr
