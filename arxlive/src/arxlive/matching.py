@@ -1,0 +1,184 @@
+"""Pure rules of the Enrich step: DOIs, batches, title similarity, budget and retry schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+from rapidfuzz import fuzz
+
+# ---------------------------------------------------------------- DOIs
+
+_DOI_PREFIXES = ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "http://dx.doi.org/", "doi:")
+
+
+def normalize_doi(doi: str | None) -> str | None:
+    """Lower-case bare DOI (DOIs are case-insensitive); None when absent or not a DOI."""
+    if not doi:
+        return None
+    d = doi.strip()
+    low = d.lower()
+    for p in _DOI_PREFIXES:
+        if low.startswith(p):
+            d = d[len(p):]
+            break
+    d = d.strip().lower()
+    return d if d.startswith("10.") and "/" in d else None
+
+
+def arxiv_doi(arxiv_id: str) -> str:
+    """arXiv's own DataCite DOI: 10.48550/arXiv.<id> (normalized lower-case)."""
+    return f"10.48550/arxiv.{arxiv_id}".lower()
+
+
+def filter_safe(doi: str) -> bool:
+    """OpenAlex filter syntax uses ',' between filters and '|' between values."""
+    return "," not in doi and "|" not in doi and " " not in doi
+
+
+def article_dois(article: dict) -> list[str]:
+    """The DOIs to look an article up by: its publisher DOI first (if any), then arXiv's DOI."""
+    out = []
+    pub = normalize_doi(article.get("doi"))
+    if pub and filter_safe(pub):
+        out.append(pub)
+    ax = arxiv_doi(article["id"])
+    if filter_safe(ax) and ax not in out:
+        out.append(ax)
+    return out
+
+
+def doi_batches(articles: list[dict], max_dois: int = 100) -> list[list[dict]]:
+    """Group articles so that each request filters on at most max_dois DOIs."""
+    batches, cur, n = [], [], 0
+    for art in articles:
+        k = len(article_dois(art))
+        if cur and n + k > max_dois:
+            batches.append(cur)
+            cur, n = [], 0
+        cur.append(art)
+        n += k
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def match_by_doi(articles: list[dict], works: list[dict]) -> dict[str, tuple[dict, str]]:
+    """article id -> (work, 'doi_publisher' | 'doi_arxiv'); the publisher DOI's work wins."""
+    by_doi: dict[str, dict] = {}
+    for w in works:
+        for d in (w.get("doi"), (w.get("ids") or {}).get("doi")):
+            nd = normalize_doi(d)
+            if nd:
+                by_doi.setdefault(nd, w)
+    out = {}
+    for art in articles:
+        pub = normalize_doi(art.get("doi"))
+        if pub and pub in by_doi:
+            out[art["id"]] = (by_doi[pub], "doi_publisher")
+        elif arxiv_doi(art["id"]) in by_doi:
+            out[art["id"]] = (by_doi[arxiv_doi(art["id"])], "doi_arxiv")
+    return out
+
+
+# ---------------------------------------------------------------- titles
+
+_TEX_CMD = re.compile(r"\\[A-Za-z]+\*?")
+
+
+def normalize_title(title: str | None) -> str:
+    """Comparable form: TeX commands and math markers dropped, accents folded, lower-case words."""
+    if not title:
+        return ""
+    t = _TEX_CMD.sub(" ", title)
+    t = t.replace("$", " ").replace("{", " ").replace("}", " ").replace("\\", " ")
+    t = unicodedata.normalize("NFKD", t)
+    t = "".join(c for c in t if not unicodedata.combining(c))
+    t = re.sub(r"[^\w]+", " ", t.lower())
+    return re.sub(r"\s+", " ", t).strip()
+
+
+def title_query(title: str | None, max_len: int = 200) -> str:
+    """A title made safe as an OpenAlex search value (no ',', '|', ':' or TeX)."""
+    q = normalize_title(title)[:max_len]
+    return q.rsplit(" ", 1)[0] if len(q) == max_len and " " in q else q
+
+
+def title_similarity(a: str | None, b: str | None) -> float:
+    """0..100: rapidfuzz token_sort_ratio of the normalized titles."""
+    na, nb = normalize_title(a), normalize_title(b)
+    if not na or not nb:
+        return 0.0
+    return float(fuzz.token_sort_ratio(na, nb))
+
+
+def best_title_match(title: str, works: list[dict], threshold: float) -> tuple[dict, float] | None:
+    """The most similar work at or above the threshold, or None."""
+    best = None
+    for w in works:
+        score = title_similarity(title, w.get("display_name") or w.get("title"))
+        if score >= threshold and (best is None or score > best[1]):
+            best = (w, score)
+    return best
+
+
+# ---------------------------------------------------------------- works
+
+def _short(openalex_url: str | None) -> str | None:
+    return openalex_url.rsplit("/", 1)[-1] if openalex_url else None
+
+
+def work_row(work: dict) -> dict:
+    """The stored form of an OpenAlex work: ids, counts, topics, authorships with institutions."""
+    ids = work.get("ids") or {}
+    mag = ids.get("mag")
+    authorships = []
+    for pos, a in enumerate(work.get("authorships") or []):
+        author = a.get("author") or {}
+        insts = [{
+            "openalex_id": _short(i.get("id")),
+            "ror": i.get("ror"),
+            "name": i.get("display_name"),
+            "country_code": i.get("country_code"),
+        } for i in (a.get("institutions") or [])]
+        authorships.append({"position": pos, "author_id": _short(author.get("id")),
+                            "name": author.get("display_name"), "institutions": insts})
+    return {
+        "openalex_id": _short(work.get("id") or ids.get("openalex")),
+        "mag_id": str(mag) if mag not in (None, "") else None,
+        "doi": normalize_doi(work.get("doi") or ids.get("doi")),
+        "display_name": work.get("display_name") or work.get("title"),
+        "publication_date": work.get("publication_date"),
+        "cited_by_count": int(work.get("cited_by_count") or 0),
+        "topics": [{"id": _short(t.get("id")), "display_name": t.get("display_name"), "score": t.get("score")}
+                   for t in (work.get("topics") or [])],
+        "authorships": authorships,
+    }
+
+
+# ---------------------------------------------------------------- budget and retry schedule
+
+def calls_left(daily_limit: int, monthly_limit: int, used_today: int, used_month: int) -> int:
+    """Calls still allowed now: the tighter of the day's and the month's remainder."""
+    return max(0, min(daily_limit - used_today, monthly_limit - used_month))
+
+
+def budget_periods(today: dt.date) -> tuple[str, str]:
+    """The keys the budget counts under: ('2026-11-20', '2026-11')."""
+    return today.isoformat(), today.strftime("%Y-%m")
+
+
+RETRY_BASE_DAYS = 1
+RETRY_MAX_DAYS = 64
+
+
+def next_attempt(run_date: dt.date, attempts: int, base_days: int = RETRY_BASE_DAYS,
+                 max_days: int = RETRY_MAX_DAYS) -> dt.date:
+    """When an unmatched article is looked up again: 1, 2, 4, 8, ... days after the n-th miss, capped.
+
+    (OpenAlex usually indexes a new arXiv preprint within days; a publisher DOI can appear
+    months later, so misses keep being retried, ever more rarely.)
+    """
+    days = min(base_days * 2 ** max(0, attempts - 1), max_days)
+    return run_date + dt.timedelta(days=days)
