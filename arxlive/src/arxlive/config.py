@@ -36,8 +36,8 @@ class Config:
     openalex_url: str = DEFAULT_OPENALEX_URL
     openalex_api_key: str | None = field(default=None, repr=False)
     mailto: str | None = None
-    db_url: str | None = None
-    test_db_url: str | None = None
+    db_url: str | None = field(default=None, repr=False)
+    test_db_url: str | None = field(default=None, repr=False)
     budget_daily: int = 1000
     budget_monthly: int = 20000
     data_dir: Path = Path("data")
