@@ -12,9 +12,9 @@ from pathlib import Path
 
 from imagematching import rules
 
-# Spark settings used unless the config file or spark-submit says otherwise.
+# Spark settings used unless the config file says otherwise. No master here: a builder setting
+# would override spark-submit's --master, and without one Spark runs local[*].
 DEFAULT_SPARK_CONF = {
-    "spark.master": "local[*]",
     "spark.sql.shuffle.partitions": "16",
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     builder = SparkSession.builder.appName(f"imagematching {args.snapshot}")
     for key, value in spark_conf(args.config).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()  # settings given to spark-submit win over these
+    spark = builder.getOrCreate()
     try:
         report = job.run(spark, job.Run(
             input=args.input, output=args.output, snapshot=args.snapshot, wikis=args.wikis,
