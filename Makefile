@@ -32,7 +32,7 @@ EXTRA_CA_BUNDLE ?=
 DOCKER ?= docker
 
 .PHONY: help install lock test test-projects test-platform venv builder-image image archive \
-        deploy rollback status deploy-local-build airflow docker-engine version bench clean
+        deploy rollback status deploy-local-build airflow backfill demo docker-engine version bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}'
@@ -117,6 +117,10 @@ airflow: $(PLATFORM) ## run Airflow (standalone, UI on :8080) on the deployed re
 	@echo "== Airflow on http://localhost:8080 ; log in as 'admin' with the password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
 	set -a && source local.env && set +a && \
 	  AIRFLOW__CORE__DAGS_FOLDER=$(AIRFLOW_HOME)/current/dags exec $(VENV)/bin/airflow standalone
+
+backfill: $(PLATFORM) ## backfill a DAG through the REST API of a running Airflow: DAG=id FROM=YYYY-MM-DD TO=YYYY-MM-DD
+	@test -n "$(DAG)" -a -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill DAG=image_matching FROM=2026-01-01 TO=2026-03-31"; exit 2; }
+	$(VPY) ops/backfill.py --dag $(DAG) --from $(FROM) --to $(TO)
 
 docker-engine: ## install and start a Docker engine and build the local base image (Debian)
 	bash .ci/docker-engine.sh
