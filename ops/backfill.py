@@ -1,0 +1,1 @@
+"""Backfill a DAG through the REST API of a running Airflow (work in progress)."""
