@@ -104,7 +104,8 @@ class _Base(ThreadingHTTPServer):
         self.faults.set([])
 
     def start(self) -> "_Base":
-        self.thread = threading.Thread(target=self.serve_forever, name=type(self).__name__, daemon=True)
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name=type(self).__name__, daemon=True)
         self.thread.start()
         return self
 
