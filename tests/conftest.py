@@ -86,13 +86,15 @@ class DeployedRelease:
     version: str
     env: dict[str, str]
 
-    def dag_test(self, dag_id: str, logical_date: str, conf: dict | None = None,
-                 timeout: int = 1200) -> subprocess.CompletedProcess:
+    def dag_test(self, dag_id: str, logical_date: str, conf: dict | None = None, timeout: int = 1200,
+                 dags_folder: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run one DAG run in-process with `dag.test()` (no scheduler); retries off, so a failing
-        task fails the run at once instead of waiting out its retry delay. Exit code 0 = success."""
-        command = [sys.executable, "-c", DAG_TEST, str(self.airflow_home / "current" / "dags"),
-                   dag_id, logical_date, json.dumps(conf or {})]
-        return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=timeout)
+        task fails the run at once instead of waiting out its retry delay. Exit code 0 = success.
+        The DAG comes from the release's dags folder unless another is given."""
+        dags_folder = str(dags_folder or self.airflow_home / "current" / "dags")
+        command = [sys.executable, "-c", DAG_TEST, dags_folder, dag_id, logical_date, json.dumps(conf or {})]
+        env = {**self.env, "AIRFLOW__CORE__DAGS_FOLDER": dags_folder, **(env or {})}
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 
     def airflow(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
         """Run the airflow CLI against this AIRFLOW_HOME."""

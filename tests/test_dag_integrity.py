@@ -48,13 +48,14 @@ def test_file_defines_a_dag(dagbag, path):
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
-def test_dags_are_acyclic_and_owned(dagbag, path):
+def test_dags_are_acyclic_owned_and_alerting(dagbag, path):
     for dag in dags_of(dagbag, path):
         dag.check_cycle()
         assert dag.tags, f"{dag.dag_id} has no tags"
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag.dag_id}.{task.task_id} has no owner"
             assert task.retries >= 1, f"{dag.dag_id}.{task.task_id} has no retries"
+            assert task.on_failure_callback, f"{dag.dag_id}.{task.task_id} has no failure alert (dagkit.default_args)"
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)

@@ -93,9 +93,13 @@ def project_config(project: str, name: str = "airflow") -> dict:
 
 
 def default_args(owner: str = DEFAULT_OWNER, retries: int = 2, **overrides) -> dict:
-    """The default_args every DAG starts from: an owner, retries with exponential back-off."""
+    """The default_args every DAG starts from: an owner, retries with exponential back-off, and
+    the failure alert (a log line, plus a webhook when configured: see dagkit.alerts)."""
+    from dagkit.alerts import task_failed
+
     args = {
         "owner": owner,
+        "on_failure_callback": task_failed,
         "retries": retries,
         "retry_delay": timedelta(minutes=5),
         "retry_exponential_backoff": True,
