@@ -1,0 +1,249 @@
+"""The GitLab CI file: valid against GitLab's schema, and its jobs run under gitlab-ci-local.
+
+gitlab-ci-local (npm) runs the jobs here with the shell executor, in a small checkout made for
+the test (the platform files, the `hello` fixture as its one project, a git tag): `build` runs
+`make venv SKIP_DOCKER=true` and `make archive` for real, `publish` uploads to a stand-in for
+GitLab's generic package registry on loopback, and the manual `deploy` fetches the package back
+from it and deploys it into a fresh AIRFLOW_HOME. `make test` itself is not run in it (that
+would run the whole suite twice).
+
+gitlab-ci-local is installed by .ci/gitlab-ci-local.sh into .cache/gitlab-ci-local/. Without
+npm or rsync these tests skip and say why; under REQUIRE_GITLAB_CI_LOCAL=1 (CI) they fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, VENV_BIN, run
+
+CI_FILE = REPO / ".gitlab-ci.yml"
+REQUIRE = os.environ.get("REQUIRE_GITLAB_CI_LOCAL") == "1"
+TAG = "v0.0.0-test"
+TOKEN = "test-token-0f3c9a"
+PACKAGE = "platform-airflow-dags"
+# What the small checkout is made of: everything the build, publish and deploy jobs touch.
+CHECKOUT_FILES = ("Makefile", ".gitlab-ci.yml", ".gitignore")
+CHECKOUT_DIRS = ("release", "conda", "requirements", "dags")
+
+
+def ci() -> dict:
+    return yaml.safe_load(CI_FILE.read_text())
+
+
+# --- without gitlab-ci-local -----------------------------------------------------------------
+
+def test_the_ci_file_passes_gitlab_s_schema():
+    result = subprocess.run([VENV_BIN / "check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", CI_FILE],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_stages_and_what_each_job_runs():
+    config = ci()
+    assert config["stages"] == ["test", "build", "publish", "deploy"]
+    jobs = {name: job for name, job in config.items() if isinstance(job, dict) and "script" in job}
+    assert {name: job["stage"] for name, job in jobs.items()} == {
+        "test": "test", "build": "build", "publish": "publish", "deploy": "deploy"}
+    assert "make test" in jobs["test"]["script"]
+    assert "condaforge/miniforge3" in jobs["build"]["image"]
+    assert "make venv SKIP_DOCKER=true" in jobs["build"]["script"]
+    assert "make archive" in jobs["build"]["script"]
+    assert jobs["build"]["artifacts"]["reports"]["dotenv"] == "build.env"
+    # publish and deploy: tags and the default branch only; deploy waits for a person.
+    for name in ("publish", "deploy"):
+        conditions = [rule["if"] for rule in jobs[name]["rules"]]
+        assert conditions == ["$CI_COMMIT_TAG", "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"], name
+    assert all(rule.get("when") == "manual" for rule in jobs["deploy"]["rules"])
+    assert jobs["deploy"]["tags"] == ["airflow-host"]
+
+
+def test_the_ci_file_holds_no_credentials():
+    text = CI_FILE.read_text()
+    # Tokens are only ever referenced as variables.
+    for line in text.splitlines():
+        if "TOKEN" in line and not line.lstrip().startswith("#"):
+            assert "$CI_JOB_TOKEN" in line or "${CI_JOB_TOKEN}" in line, line
+    for marker in ("glpat-", "glcbt-", "-----BEGIN", "password:", "PRIVATE-TOKEN"):
+        assert marker not in text
+
+
+# --- gitlab-ci-local -------------------------------------------------------------------------
+
+def unavailable(reason: str):
+    if REQUIRE:
+        pytest.fail(f"REQUIRE_GITLAB_CI_LOCAL=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def gitlab_ci_local() -> dict[str, str]:
+    """The environment in which `gitlab-ci-local` (and the Node 22 it needs) is first on PATH."""
+    if shutil.which("npm") is None:
+        unavailable("no npm on PATH to install gitlab-ci-local (apt-get install -y npm)")
+    if shutil.which("rsync") is None:
+        unavailable("no rsync on PATH, which gitlab-ci-local needs (apt-get install -y rsync)")
+    install = subprocess.run(["bash", REPO / ".ci/gitlab-ci-local.sh"], capture_output=True, text=True, timeout=600)
+    if install.returncode != 0:
+        unavailable(f"gitlab-ci-local could not be installed:\n{install.stderr[-3000:]}")
+    bin_dir = Path(install.stdout.strip().splitlines()[-1]) / "node_modules" / ".bin"
+    # The jobs run make: nothing of the make that runs these tests may leak into them.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["NO_COLOR"] = "1"
+    probe = subprocess.run(["gitlab-ci-local", "--version"], env=env, capture_output=True, text=True)
+    if probe.returncode != 0:
+        unavailable(f"gitlab-ci-local does not start: {probe.stderr[-2000:]}")
+    return env
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
+    """A small git checkout of the platform: its files, the `hello` fixture as the one project,
+    tagged TAG, and the platform environment of this checkout (so the build job does not
+    install Airflow again)."""
+    tree = tmp_path_factory.mktemp("gitlab-ci-checkout")
+    for name in CHECKOUT_FILES:
+        shutil.copy2(REPO / name, tree / name)
+    for name in CHECKOUT_DIRS:
+        shutil.copytree(REPO / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "tests/fixtures/hello", tree / "hello", ignore=shutil.ignore_patterns("__pycache__"))
+    platform_venv = VENV_BIN.parent
+    (tree / ".venv").symlink_to(platform_venv)
+    # make reinstalls .venv when the lock is newer than .venv/.installed: it is not.
+    installed = platform_venv / ".installed"
+    if installed.exists():
+        stamp = installed.stat().st_mtime - 60
+        os.utime(tree / "requirements/platform.lock", (stamp, stamp))
+    git = ["git", "-C", tree, "-c", "user.name=test", "-c", "user.email=test@localhost"]
+    run(*git, "init", "-q", "-b", "main")
+    run(*git, "add", ".")
+    run(*git, "commit", "-q", "-m", "a small checkout of the platform")
+    run(*git, "tag", TAG)
+    return tree
+
+
+def gcl(env: dict[str, str], cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return run("gitlab-ci-local", *args, cwd=cwd, env=env, timeout=timeout)
+
+
+def listed_jobs(output: str) -> dict[str, str]:
+    """job name -> stage, from `gitlab-ci-local --list`."""
+    lines = output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("name "))
+    return {fields[0]: fields[2] for fields in (line.split() for line in lines[header + 1:]) if len(fields) >= 3}
+
+
+def test_gitlab_ci_local_lists_the_four_stages_and_honours_the_rules(gitlab_ci_local, checkout):
+    on_tag = gcl(gitlab_ci_local, checkout, "--list", "--variable", f"CI_COMMIT_TAG={TAG}")
+    assert listed_jobs(on_tag.stdout) == {"test": "test", "build": "build", "publish": "publish", "deploy": "deploy"}
+    assert "manual" in next(line for line in on_tag.stdout.splitlines() if line.startswith("deploy"))
+    # A feature branch without a tag builds, but neither publishes nor deploys.
+    branch = gcl(gitlab_ci_local, checkout, "--list", "--variable", "CI_COMMIT_BRANCH=feature",
+                 "--variable", "CI_COMMIT_REF_NAME=feature", "--unset-variable", "CI_COMMIT_TAG")
+    assert listed_jobs(branch.stdout) == {"test": "test", "build": "build"}
+
+
+def test_gitlab_ci_local_renders_the_pipeline(gitlab_ci_local, checkout):
+    preview = yaml.safe_load(gcl(gitlab_ci_local, checkout, "--preview").stdout.split("---", 1)[-1])
+    assert [s for s in preview["stages"] if not s.startswith(".")] == ["test", "build", "publish", "deploy"]
+    assert preview["deploy"]["tags"] == ["airflow-host"]
+
+
+class Registry(http.server.ThreadingHTTPServer):
+    """A stand-in for GitLab's generic package registry: stores PUTs, serves them back on GET,
+    and remembers the JOB-TOKEN header of every request."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.requests: list[tuple[str, str, str | None]] = []
+        super().__init__(("127.0.0.1", 0), RegistryHandler)
+
+
+class RegistryHandler(http.server.BaseHTTPRequestHandler):
+    server: Registry
+
+    def log_message(self, *args):
+        pass
+
+    def do_PUT(self):
+        self.server.requests.append(("PUT", self.path, self.headers.get("JOB-TOKEN")))
+        self.server.files[self.path] = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        body = b'{"message":"201 Created"}'
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self.server.requests.append(("GET", self.path, self.headers.get("JOB-TOKEN")))
+        body = self.server.files.get(self.path)
+        if body is None or self.headers.get("JOB-TOKEN") != TOKEN:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def registry():
+    server = Registry()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_build_publish_and_deploy_run_under_gitlab_ci_local(gitlab_ci_local, checkout, registry, tmp_path):
+    airflow_home = tmp_path / "airflow-home"
+    api = f"http://127.0.0.1:{registry.server_port}/api/v4"
+    result = gcl(
+        gitlab_ci_local, checkout,
+        "--force-shell-executor", "--manual", "deploy", "build", "publish", "deploy",
+        "--variable", f"CI_API_V4_URL={api}", "--variable", f"CI_JOB_TOKEN={TOKEN}",
+        "--variable", "CI_PROJECT_ID=1", "--variable", f"CI_COMMIT_TAG={TAG}",
+        "--variable", f"DEPLOY_AIRFLOW_HOME={airflow_home}",
+        timeout=900,
+    )
+    log = result.stdout + result.stderr
+
+    # build: the archive and its checksum, in the job's working tree, under the tag's version.
+    archive = checkout / "dist" / f"{PACKAGE}-{TAG}.tar.gz"
+    checksum = archive.with_name(archive.name + ".sha256")
+    assert archive.is_file() and checksum.is_file(), log[-4000:]
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert checksum.read_text().split() == [digest, archive.name]
+    assert (checkout / "hello/venv.tar.gz").is_file()
+
+    # publish: both files PUT to the generic package path, with the job token, bytes intact.
+    base = f"/api/v4/projects/1/packages/generic/{PACKAGE}/{TAG}"
+    puts = [(path, token) for method, path, token in registry.requests if method == "PUT"]
+    assert puts == [(f"{base}/{archive.name}", TOKEN), (f"{base}/{checksum.name}", TOKEN)]
+    assert registry.files[f"{base}/{archive.name}"] == archive.read_bytes()
+    assert registry.files[f"{base}/{checksum.name}"] == checksum.read_bytes()
+
+    # deploy: fetched from the package URL with the job token, and live in AIRFLOW_HOME.
+    gets = [(path, token) for method, path, token in registry.requests if method == "GET"]
+    assert gets == [(f"{base}/{archive.name}", TOKEN), (f"{base}/{checksum.name}", TOKEN)]
+    live = (airflow_home / "current").resolve()
+    assert live == (airflow_home / "releases" / TAG).resolve()
+    assert (live / "hello/venv/bin/python").exists()
+    assert (live / "dags").is_dir()
+    # The token is sent, never printed.
+    assert TOKEN not in log
