@@ -1,0 +1,141 @@
+"""A running Airflow (scheduler, DAG processor, API server) on a deployed release, for tests.
+
+`RunningAirflow.start(home, env)` starts the three components as their own process groups, each
+logging to a file under `<home>/component-logs/`, and waits until /api/v2/monitor/health says
+every component is healthy. `stop()` ends the process groups it started (TERM, then KILL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+AIRFLOW = Path(sys.executable).parent / "airflow"
+COMPONENTS = {
+    "scheduler": ["scheduler"],
+    "dag-processor": ["dag-processor"],
+    "api-server": ["api-server"],  # the port comes from AIRFLOW__API__PORT
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def running_env(env: dict[str, str], port: int) -> dict[str, str]:
+    """The deployed release's environment plus what a multi-process Airflow on one port needs."""
+    url = f"http://localhost:{port}"
+    return {
+        **env,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        # Every component signs and checks the same tokens.
+        "AIRFLOW__API_AUTH__JWT_SECRET": env.get("AIRFLOW__API_AUTH__JWT_SECRET") or secrets.token_hex(32),
+        "AIRFLOW__API__SECRET_KEY": env.get("AIRFLOW__API__SECRET_KEY") or secrets.token_hex(16),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        # Re-parse DAG files often, so that a test sees a re-deploy being parsed.
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@dataclass
+class RunningAirflow:
+    home: Path
+    env: dict[str, str]
+    url: str
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "component-logs"
+
+    @classmethod
+    def start(cls, home: Path, env: dict[str, str], timeout: float = 180) -> "RunningAirflow":
+        port = free_port()
+        airflow = cls(home, running_env(env, port), f"http://localhost:{port}")
+        airflow.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            for name, args in COMPONENTS.items():
+                log = open(airflow.log_dir / f"{name}.log", "ab")
+                airflow.processes[name] = subprocess.Popen(
+                    [str(AIRFLOW), *args], env=airflow.env, cwd=home, stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True)
+                log.close()
+            airflow.wait_healthy(timeout)
+        except BaseException:
+            print(airflow.log_tails())
+            airflow.stop()
+            raise
+        return airflow
+
+    def health(self) -> dict | None:
+        try:
+            response = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5)
+        except requests.RequestException:
+            return None
+        return response.json() if response.status_code == 200 else None
+
+    def wait_healthy(self, timeout: float) -> float:
+        """Seconds until every component reports healthy; raises naming what is not."""
+        started = time.monotonic()
+        health = None
+        while time.monotonic() - started < timeout:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"airflow {name} exited {process.returncode}")
+            health = self.health()
+            if health and all(
+                    (health.get(part) or {}).get("status") == "healthy"
+                    for part in ("metadatabase", "scheduler", "dag_processor")):
+                return time.monotonic() - started
+            time.sleep(1)
+        raise TimeoutError(f"Airflow at {self.url} not healthy after {timeout:.0f} s: {json.dumps(health)}")
+
+    def password(self, user: str = "admin") -> str:
+        return json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())[user]
+
+    def log_tails(self, lines: int = 60) -> str:
+        out = []
+        for name in COMPONENTS:
+            path = self.log_dir / f"{name}.log"
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- airflow {name} (last {len(tail)} lines of {path})\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    def stop(self, grace: float = 20) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + grace
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:  # the group may hold children (task supervisors, spark) past its leader
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
