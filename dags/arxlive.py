@@ -1,0 +1,77 @@
+"""
+### arXlive
+
+New and updated arXiv articles (OAI-PMH harvest), enriched with OpenAlex works, once a day from
+Sunday to Thursday at 03:00 UTC (an hour after arXiv's daily update). Project: `arxlive/`, run
+as its container image (`make image PROJECT=arxlive`) by the DockerOperator; the container runs
+the Luigi chain `RootTask --date {{ ds }} --production` and its output is this task's log.
+
+- **Store, checkpoints, API budget, exports**: the host folder in `arxlive/conf/airflow.toml`
+  (`$AIRFLOW_HOME/data/arxlive` by default), mounted at `/data`.
+- **Connections** (all optional; without them the real services and a SQLite store are used):
+  `arxlive_openalex` (host: API URL, login: contact e-mail, password: API key),
+  `arxlive_oai` (host: OAI-PMH URL), `arxlive_store` (extra `url`: a SQLAlchemy URL).
+  They reach the container as environment variables that the UI does not show.
+- **Variables**: `arxlive_docker_url`, `arxlive_network_mode` override the config.
+
+Backfill a range from the UI (DAG > Trigger > Backfill) or `make backfill DAG=arxlive ...`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import DAG, task
+
+import dagkit
+from dagkit.operators import ProviderOperator
+
+PROJECT = "arxlive"
+config = dagkit.project_config(PROJECT)
+data_dir = dagkit.data_path(config["data"])
+
+with DAG(
+    dag_id="arxlive",
+    schedule="0 3 * * 0-4",
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,  # backfills still work: make backfill, or the UI
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=6),
+    default_args=dagkit.default_args(owner="research-engineering", execution_timeout=timedelta(hours=4)),
+    tags=["arxlive", "docker", "daily"],
+    doc_md=__doc__,
+):
+
+    @task
+    def prepare_store() -> str:
+        """Create the mounted folder; the container runs as its owner, so it can write there."""
+        import os
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        owner = os.stat(data_dir)
+        return f"{owner.st_uid}:{owner.st_gid}"
+
+    harvest_and_enrich = ProviderOperator(
+        task_id="harvest_and_enrich",
+        operator="airflow.providers.docker.operators.docker.DockerOperator",
+        operator_kwargs={
+            "image": f"{config['image']}:{dagkit.release_version()}",
+            "command": ["RootTask", "--date", "{{ ds }}", "--production"],
+            "docker_url": f"{{{{ var.value.get('arxlive_docker_url', '{config['docker_url']}') }}}}",
+            "network_mode": f"{{{{ var.value.get('arxlive_network_mode', '{config['network_mode']}') }}}}",
+            "user": "{{ ti.xcom_pull(task_ids='prepare_store') }}",
+            "environment": {**config["environment"], "ARXLIVE_DATA_DIR": "/data"},
+            "mounts": [{"source": str(data_dir), "target": "/data", "type": "bind"}],
+            "mount_tmp_dir": False,
+            "auto_remove": "force",  # the output is already in the task log
+        },
+        private_environment_from={
+            "ARXLIVE_OPENALEX_URL": "arxlive_openalex.host",
+            "ARXLIVE_MAILTO": "arxlive_openalex.login",
+            "ARXLIVE_OPENALEX_API_KEY": "arxlive_openalex.password",
+            "ARXLIVE_OAI_URL": "arxlive_oai.host",
+            "ARXLIVE_DB_URL": "arxlive_store.extra.url",
+        },
+    )
+
+    prepare_store() >> harvest_and_enrich
