@@ -59,13 +59,23 @@ def test_the_stages_and_what_each_job_runs():
     assert "condaforge/miniforge3" in jobs["build"]["image"]
     assert "make venv SKIP_DOCKER=true" in jobs["build"]["script"]
     assert "make archive" in jobs["build"]["script"]
-    assert jobs["build"]["artifacts"]["reports"]["dotenv"] == "build.env"
+    assert jobs["build"]["artifacts"]["reports"]["dotenv"] == "dist/build.env"
     # publish and deploy: tags and the default branch only; deploy waits for a person.
     for name in ("publish", "deploy"):
         conditions = [rule["if"] for rule in jobs[name]["rules"]]
         assert conditions == ["$CI_COMMIT_TAG", "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"], name
     assert all(rule.get("when") == "manual" for rule in jobs["deploy"]["rules"])
     assert jobs["deploy"]["tags"] == ["airflow-host"]
+
+
+@pytest.mark.skipif(shutil.which("dash") is None, reason="no dash to check POSIX shell syntax")
+def test_every_script_line_is_posix_shell():
+    """Jobs may run under sh (alpine's busybox, a runner without bash): no bash-only syntax."""
+    for name, job in ci().items():
+        if isinstance(job, dict) and "script" in job:
+            for line in [*job.get("before_script", []), *job["script"]]:
+                check = subprocess.run(["dash", "-n", "-c", line], capture_output=True, text=True)
+                assert check.returncode == 0, f"{name}: {line}\n{check.stderr}"
 
 
 def test_the_ci_file_holds_no_credentials():
@@ -120,6 +130,8 @@ def checkout(tmp_path_factory) -> Path:
     shutil.copytree(REPO / "tests/fixtures/hello", tree / "hello", ignore=shutil.ignore_patterns("__pycache__"))
     platform_venv = VENV_BIN.parent
     (tree / ".venv").symlink_to(platform_venv)
+    with (tree / ".gitignore").open("a") as ignore:
+        ignore.write(".venv\n.gitlab-ci-local/\n")  # a link, which ".venv/" does not match
     # make reinstalls .venv when the lock is newer than .venv/.installed: it is not.
     installed = platform_venv / ".installed"
     if installed.exists():
@@ -137,21 +149,28 @@ def gcl(env: dict[str, str], cwd: Path, *args: str, timeout: int = 600) -> subpr
     return run("gitlab-ci-local", *args, cwd=cwd, env=env, timeout=timeout)
 
 
-def listed_jobs(output: str) -> dict[str, str]:
-    """job name -> stage, from `gitlab-ci-local --list`."""
+def listed_jobs(output: str) -> dict[str, tuple[str, str]]:
+    """job name -> (stage, when), from the table of `gitlab-ci-local --list`."""
     lines = output.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("name "))
-    return {fields[0]: fields[2] for fields in (line.split() for line in lines[header + 1:]) if len(fields) >= 3}
+    header = next(line for line in lines if line.startswith("name "))
+    columns = [header.index(title) for title in ("description", "stage", "when", "allow_failure")]
+    jobs = {}
+    for line in lines[lines.index(header) + 1:]:
+        if line.strip():
+            name = line[:columns[0]].strip()
+            jobs[name] = (line[columns[1]:columns[2]].strip(), line[columns[2]:columns[3]].strip())
+    return jobs
 
 
 def test_gitlab_ci_local_lists_the_four_stages_and_honours_the_rules(gitlab_ci_local, checkout):
     on_tag = gcl(gitlab_ci_local, checkout, "--list", "--variable", f"CI_COMMIT_TAG={TAG}")
-    assert listed_jobs(on_tag.stdout) == {"test": "test", "build": "build", "publish": "publish", "deploy": "deploy"}
-    assert "manual" in next(line for line in on_tag.stdout.splitlines() if line.startswith("deploy"))
+    assert listed_jobs(on_tag.stdout) == {
+        "test": ("test", "on_success"), "build": ("build", "on_success"),
+        "publish": ("publish", "on_success"), "deploy": ("deploy", "manual")}
     # A feature branch without a tag builds, but neither publishes nor deploys.
     branch = gcl(gitlab_ci_local, checkout, "--list", "--variable", "CI_COMMIT_BRANCH=feature",
                  "--variable", "CI_COMMIT_REF_NAME=feature", "--unset-variable", "CI_COMMIT_TAG")
-    assert listed_jobs(branch.stdout) == {"test": "test", "build": "build"}
+    assert listed_jobs(branch.stdout) == {"test": ("test", "on_success"), "build": ("build", "on_success")}
 
 
 def test_gitlab_ci_local_renders_the_pipeline(gitlab_ci_local, checkout):
