@@ -38,6 +38,11 @@ def image(tmp_path_factory):
         require("REQUIRE_DOCKER", "docker CLI not installed")
     if subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode != 0:
         require("REQUIRE_DOCKER", "Docker engine not reachable (docker info failed)")
+    base = os.environ.get("BASE_IMAGE") or "python:3.11-slim-bookworm"
+    if subprocess.run(["docker", "image", "inspect", base], capture_output=True, timeout=60).returncode != 0 and \
+            subprocess.run(["docker", "pull", base], capture_output=True, timeout=300).returncode != 0:
+        require("REQUIRE_DOCKER", f"base image {base} is not here and cannot be pulled "
+                                  "(set BASE_IMAGE, e.g. localhost/platform-base:bookworm from make docker-engine)")
     ctx = tmp_path_factory.mktemp("context")
     for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "requirements.lock", "luigi.cfg"):
         shutil.copy2(PROJECT / name, ctx / name)
@@ -49,9 +54,7 @@ def image(tmp_path_factory):
     (ctx / ".env").write_text(f"ARXLIVE_OPENALEX_API_KEY={PLANTED}\n")
     (ctx / "src" / "arxlive" / ".env").write_text(f"ARXLIVE_OPENALEX_API_KEY={PLANTED}\n")
     (ctx / "openalex.key").write_text(PLANTED)
-    args = ["build", "-q", "-t", TAG]
-    if os.environ.get("BASE_IMAGE"):
-        args += ["--build-arg", f"BASE_IMAGE={os.environ['BASE_IMAGE']}"]
+    args = ["build", "-q", "-t", TAG, "--build-arg", f"BASE_IMAGE={base}"]
     docker(*args, str(ctx), timeout=900,
            env={**os.environ, "ARXLIVE_OPENALEX_API_KEY": PLANTED})
     return TAG
