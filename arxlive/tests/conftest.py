@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 
+PROJECT = Path(__file__).resolve().parents[1]
+# Luigi reads its configuration when first imported: the project's luigi.cfg, in-process too.
+os.environ.setdefault("LUIGI_CONFIG_PATH", str(PROJECT / "luigi.cfg"))
+
 from arxlive.config import load_config
 from arxlive.fakes import start_fakes
-from arxlive.store import Store
+from arxlive.store import Store  # noqa: E402
 
-PROJECT = Path(__file__).resolve().parents[1]
 LUIGI = str(Path(sys.executable).parent / "luigi")
 DATE = "2026-11-20"
 

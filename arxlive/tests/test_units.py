@@ -244,3 +244,27 @@ def test_fault_specs():
     assert Fault.parse("drop*inf", {"drop"}).times == float("inf")
     with pytest.raises(ValueError):
         Fault.parse("boom", {"503"})
+
+
+def test_log_filter_masks_messages_and_tracebacks():
+    import io
+    import logging
+
+    from arxlive.tasks import _Masking
+
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    handler.addFilter(_Masking(["s3cr3t-key"]))
+    logger = logging.getLogger("arxlive.test-masking")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("GET http://x/works?api_key=%s", "s3cr3t-key")
+        try:
+            raise RuntimeError("failed on http://x/works?mailto=a@b.org&api_key=s3cr3t-key")
+        except RuntimeError:
+            logger.exception("task failed")
+    finally:
+        logger.removeHandler(handler)
+    text = buf.getvalue()
+    assert "s3cr3t-key" not in text and text.count("api_key=***") >= 2 and "RuntimeError" in text

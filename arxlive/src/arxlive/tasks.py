@@ -56,6 +56,9 @@ class _Masking(logging.Filter):
         masked = mask(msg, self.secrets)
         if masked != msg:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # tracebacks (Luigi logs a failed task's) are formatted here, masked, and cached
+            record.exc_text = mask(logging.Formatter().formatException(record.exc_info), self.secrets)
         return True
 
 
