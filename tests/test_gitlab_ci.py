@@ -99,10 +99,7 @@ def unavailable(reason: str):
 @pytest.fixture(scope="module")
 def gitlab_ci_local() -> dict[str, str]:
     """The environment in which `gitlab-ci-local` (and the Node 22 it needs) is first on PATH."""
-    if shutil.which("npm") is None:
-        unavailable("no npm on PATH to install gitlab-ci-local (apt-get install -y npm)")
-    if shutil.which("rsync") is None:
-        unavailable("no rsync on PATH, which gitlab-ci-local needs (apt-get install -y rsync)")
+    # The script says what is missing: npm (only to install), rsync, or a Node 22.
     install = subprocess.run(["bash", REPO / ".ci/gitlab-ci-local.sh"], capture_output=True, text=True, timeout=600)
     if install.returncode != 0:
         unavailable(f"gitlab-ci-local could not be installed:\n{install.stderr[-3000:]}")
@@ -266,3 +263,19 @@ def test_build_publish_and_deploy_run_under_gitlab_ci_local(gitlab_ci_local, che
     assert (live / "dags").is_dir()
     # The token is sent, never printed.
     assert TOKEN not in log
+
+
+def test_a_branch_build_on_a_detached_head_is_named_after_the_branch(gitlab_ci_local, checkout, tmp_path):
+    """GitLab checks out a detached HEAD; the build names the release <branch slug>-<short sha>,
+    as `make version` does on a developer's branch, and hands that name on in its dotenv report."""
+    tree = tmp_path / "detached"
+    shutil.copytree(checkout, tree, symlinks=True, ignore=shutil.ignore_patterns(".gitlab-ci-local", "dist"))
+    git = ["git", "-C", tree]
+    run(*git, "tag", "-d", TAG)
+    run(*git, "checkout", "-q", "--detach")
+    sha = run(*git, "rev-parse", "--short=8", "HEAD").stdout.strip()
+    gcl(gitlab_ci_local, tree, "--force-shell-executor", "build", "--unset-variable", "CI_COMMIT_TAG",
+        "--variable", "CI_COMMIT_REF_SLUG=feature-x", "--ignore-predefined-vars", "CI_COMMIT_REF_SLUG")
+    version = f"feature-x-{sha}"
+    assert (tree / "dist" / f"{PACKAGE}-{version}.tar.gz").is_file()
+    assert (tree / "dist/build.env").read_text().strip() == f"VERSION={version}"
