@@ -176,6 +176,11 @@ def test_titles():
     best = matching.best_title_match(ours, works, 90)
     assert best[0] is works[1] and best[1] >= 90
     assert matching.best_title_match(ours, works[:1], 90) is None
+    # similar titles with different numbers are different papers
+    part = [{"display_name": "Lectures on gauge theory and the renormalization group, part 2"}]
+    assert matching.title_similarity("Lectures on gauge theory and the renormalization group, part 1",
+                                     part[0]["display_name"]) > 90
+    assert matching.best_title_match("Lectures on gauge theory and the renormalization group, part 1", part, 90) is None
 
 
 def test_work_row():

@@ -113,11 +113,23 @@ def title_similarity(a: str | None, b: str | None) -> float:
     return float(fuzz.token_sort_ratio(na, nb))
 
 
+def _numbers(title: str | None) -> set[str]:
+    return {t for t in normalize_title(title).split() if any(c.isdigit() for c in t)}
+
+
 def best_title_match(title: str, works: list[dict], threshold: float) -> tuple[dict, float] | None:
-    """The most similar work at or above the threshold, or None."""
+    """The most similar work at or above the threshold, or None.
+
+    Titles that differ only in numbers ("... Part 1" / "... Part 2", "SU(2)" / "SU(3)") are
+    different papers however similar the rest is: the numbers must be the same.
+    """
     best = None
+    nums = _numbers(title)
     for w in works:
-        score = title_similarity(title, w.get("display_name") or w.get("title"))
+        other = w.get("display_name") or w.get("title")
+        if _numbers(other) != nums:
+            continue
+        score = title_similarity(title, other)
         if score >= threshold and (best is None or score > best[1]):
             best = (w, score)
     return best
