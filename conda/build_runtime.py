@@ -107,10 +107,21 @@ def install_project(project: Path, env: Path, workdir: Path) -> None:
     run(env / "bin/python", "-m", "pip", "install", "--quiet", "--no-input", "--no-deps", source)
 
 
+def remove_build_tools(project: Path, env: Path) -> None:
+    """pip, setuptools and wheel come with every venv but nothing runs them in a runtime; they
+    stay only when the lock asks for them."""
+    locked = {line.split("==")[0].strip().lower() for line in (project / "requirements.lock").read_text().splitlines()}
+    present = {p["name"].lower() for p in installed_packages(env)}
+    unneeded = [name for name in ("setuptools", "wheel", "pip") if name in present and name not in locked]
+    run(env / "bin/python", "-m", "pip", "uninstall", "--quiet", "--yes", *unneeded)
+
+
 def installed_packages(env: Path) -> list[dict]:
-    listing = run(env / "bin/python", "-m", "pip", "list", "--format", "json", capture_output=True, text=True)
-    return sorted(({"name": p["name"], "version": p["version"]} for p in json.loads(listing.stdout)),
-                  key=lambda p: p["name"].lower())
+    # importlib.metadata rather than `pip list`: the runtime may hold no pip.
+    probe = "import importlib.metadata as m, json; " \
+            "print(json.dumps([[d.metadata['Name'], d.version] for d in m.distributions()]))"
+    listing = json.loads(run(env / "bin/python", "-c", probe, capture_output=True, text=True).stdout)
+    return sorted(({"name": name, "version": version} for name, version in listing), key=lambda p: p["name"].lower())
 
 
 def interpreter(env: Path) -> dict:
@@ -147,6 +158,8 @@ def build(project: Path, backend: str, frontend: str | None, digest: str) -> dic
         else:
             create_venv(project, env)
         install_project(project, env, workdir)
+        if backend == "venv":
+            remove_build_tools(project, env)
         packed = workdir / ARCHIVE
         pack(backend, env, packed)
         python = interpreter(env)
@@ -210,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         log(f"{project.name}: building with {frontend} + conda-pack")
     manifest = build(project, backend, frontend, digest)
-    log(f"{project.name}: wrote {project.name}/{ARCHIVE} ({manifest['archive_bytes'] / 1e6:.1f} MB, "
+    log(f"{project.name}: wrote {project.name}/{ARCHIVE} ({manifest['archive_bytes'] / 1e6:.2f} MB, "
         f"{len(manifest['packages'])} packages, Python {manifest['python_version']})")
     return 0
 
