@@ -60,25 +60,6 @@ def docker_engine() -> str:
     return docker
 
 
-DAG_TEST = """
-import json, sys
-from datetime import datetime, timezone
-from airflow.dag_processing.dagbag import DagBag
-
-dags_folder, dag_id, logical_date, conf = sys.argv[1:5]
-sys.path.insert(0, dags_folder)  # as Airflow does for its dags folder: DAG files import dagkit
-bag = DagBag(dag_folder=dags_folder)
-assert not bag.import_errors, bag.import_errors
-dag = bag.get_dag(dag_id)
-for task in dag.tasks:
-    task.retries = 0
-run = dag.test(logical_date=datetime.fromisoformat(logical_date).replace(tzinfo=timezone.utc),
-               run_conf=json.loads(conf))
-print(f"DAG RUN STATE: {run.state}")
-sys.exit(0 if run.state == "success" else 1)
-"""
-
-
 @dataclass
 class DeployedRelease:
     airflow_home: Path
@@ -91,10 +72,10 @@ class DeployedRelease:
         """Run one DAG run in-process with `dag.test()` (no scheduler); retries off, so a failing
         task fails the run at once instead of waiting out its retry delay. Exit code 0 = success.
         The DAG comes from the release's dags folder unless another is given."""
-        dags_folder = str(dags_folder or self.airflow_home / "current" / "dags")
-        command = [sys.executable, "-c", DAG_TEST, dags_folder, dag_id, logical_date, json.dumps(conf or {})]
-        env = {**self.env, "AIRFLOW__CORE__DAGS_FOLDER": dags_folder, **(env or {})}
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+        command = [sys.executable, REPO / "ops/run_dag.py", dag_id, logical_date, "--conf", json.dumps(conf or {}),
+                   "--dags-folder", dags_folder or self.airflow_home / "current" / "dags"]
+        return subprocess.run([str(c) for c in command], env={**self.env, **(env or {})},
+                              capture_output=True, text=True, timeout=timeout)
 
     def airflow(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
         """Run the airflow CLI against this AIRFLOW_HOME."""
