@@ -118,6 +118,9 @@ airflow: $(PLATFORM) ## run Airflow (standalone, UI on :8080) on the deployed re
 	set -a && source local.env && set +a && \
 	  AIRFLOW__CORE__DAGS_FOLDER=$(AIRFLOW_HOME)/current/dags exec $(VENV)/bin/airflow standalone
 
+demo: $(PLATFORM) ## build, deploy into $AIRFLOW_HOME and run both pipelines for one date through Airflow [DATE=YYYY-MM-DD]
+	$(VPY) ops/demo.py $(if $(DATE),--date $(DATE))
+
 backfill: $(PLATFORM) ## backfill a DAG through the REST API of a running Airflow: DAG=id FROM=YYYY-MM-DD TO=YYYY-MM-DD
 	@test -n "$(DAG)" -a -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill DAG=image_matching FROM=2026-01-01 TO=2026-03-31"; exit 2; }
 	$(VPY) ops/backfill.py --dag $(DAG) --from $(FROM) --to $(TO)
