@@ -142,11 +142,8 @@ def pack(backend: str, env: Path, output: Path) -> None:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def build(project: Path, backend: str, frontend: str | None, digest: str) -> dict:
