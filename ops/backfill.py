@@ -43,8 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[2])
     parser.add_argument("--dag", required=True, help="DAG id")
-    parser.add_argument("--from", dest="start", required=True, type=iso_date, help="first logical date, YYYY-MM-DD")
-    parser.add_argument("--to", dest="end", required=True, type=iso_date, help="last logical date, YYYY-MM-DD (included)")
+    parser.add_argument("--from", dest="start", required=True, type=iso_date, metavar="YYYY-MM-DD", help="first logical date")
+    parser.add_argument("--to", dest="end", required=True, type=iso_date, metavar="YYYY-MM-DD", help="last logical date (included)")
     parser.add_argument("--url", default=os.environ.get("AIRFLOW_API_URL", DEFAULT_URL), help="Airflow's URL (%(default)s)")
     parser.add_argument("--username", default=os.environ.get("AIRFLOW_API_USER", DEFAULT_USER))
     parser.add_argument("--password", default=os.environ.get("AIRFLOW_API_PASSWORD"))
@@ -109,7 +109,8 @@ def backfill(args: argparse.Namespace) -> int:
         raise AirflowError(f"unknown DAG {args.dag!r} at {api.url} (a typo, or its file has an import error?)") from None
     if dag["is_paused"]:
         api.patch(f"/dags/{args.dag}", {"is_paused": False})
-        print(f"{args.dag} was paused: unpaused it (a paused DAG's backfill runs stay queued)")
+        print(f"{args.dag} was paused: unpaused it (a paused DAG's backfill runs stay queued); "
+              f"its schedule is live again too")
     body = {
         "dag_id": args.dag,
         "from_date": f"{args.start}T00:00:00Z",

@@ -49,9 +49,14 @@ def running_env(env: dict[str, str], port: int) -> dict[str, str]:
         "AIRFLOW__API__SECRET_KEY": env.get("AIRFLOW__API__SECRET_KEY") or secrets.token_hex(16),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        # Re-parse DAG files often, so that a test sees a re-deploy being parsed.
+        # Re-parse DAG files and look for new ones often, so that a test sees a re-deploy parsed.
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        # No scheduled runs: unpausing a catchup=False DAG would otherwise start its latest interval
+        # (whose input the tests do not generate) next to the runs under test. Backfill and
+        # manually triggered runs still run.
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -117,7 +122,9 @@ class RunningAirflow:
         for name in COMPONENTS:
             path = self.log_dir / f"{name}.log"
             if path.exists():
-                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                # The API server's access log would drown everything else.
+                tail = [line for line in path.read_text(errors="replace").splitlines()
+                        if "[http.access]" not in line][-lines:]
                 out.append(f"--- airflow {name} (last {len(tail)} lines of {path})\n" + "\n".join(tail))
         return "\n".join(out)
 
