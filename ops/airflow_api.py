@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
 from pathlib import Path
 
 import requests
@@ -79,14 +81,22 @@ class AirflowAPI:
             raise AirflowError(f"login at {self.url} failed: HTTP {response.status_code}: {detail(response)}")
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
-    def call(self, method: str, path: str, **kwargs) -> dict:
-        """One request under /api/v2; logs in on first use and again once if the token expired."""
+    def call(self, method: str, path: str, retries: int = 5, **kwargs) -> dict:
+        """One request under /api/v2; logs in on first use and again once if the token expired.
+
+        HTTP 503 is retried: with SQLite (the embedded default) Airflow answers it when the database
+        is locked by another component, and the request changed nothing."""
         if "Authorization" not in self.session.headers:
             self.login()
-        response = self._send(method, "/api/v2" + path, **kwargs)
-        if response.status_code == 401:
-            self.login()
+        for attempt in range(1, retries + 1):
             response = self._send(method, "/api/v2" + path, **kwargs)
+            if response.status_code == 401:
+                self.login()
+                response = self._send(method, "/api/v2" + path, **kwargs)
+            if response.status_code != 503 or attempt == retries:
+                break
+            print(f"Airflow is busy ({method} {path}: {detail(response)}); retrying in {attempt} s", file=sys.stderr)
+            time.sleep(attempt)
         if response.status_code == 403:
             raise AirflowError(f"user {self.username!r} may not {method} {path}: {detail(response)}")
         if response.status_code == 404:

@@ -114,6 +114,23 @@ class RunningAirflow:
             time.sleep(1)
         raise TimeoutError(f"Airflow at {self.url} not healthy after {timeout:.0f} s: {json.dumps(health)}")
 
+    def wait_for_dags(self, dag_ids: set[str], timeout: float = 120) -> float:
+        """Seconds until the API lists every one of `dag_ids` (the DAG processor parsed them)."""
+        started = time.monotonic()
+        listed: set[str] = set()
+        session = requests.Session()
+        token = session.post(f"{self.url}/auth/token", json={"username": "admin", "password": self.password()},
+                             timeout=10).json()["access_token"]
+        while time.monotonic() - started < timeout:
+            response = session.get(f"{self.url}/api/v2/dags", params={"limit": 1000}, timeout=10,
+                                   headers={"Authorization": f"Bearer {token}"})
+            if response.ok:
+                listed = {d["dag_id"] for d in response.json()["dags"]}
+                if dag_ids <= listed:
+                    return time.monotonic() - started
+            time.sleep(1)
+        raise TimeoutError(f"DAGs {sorted(dag_ids - listed)} not parsed after {timeout:.0f} s")
+
     def password(self, user: str = "admin") -> str:
         return json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())[user]
 

@@ -36,10 +36,19 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 
 @pytest.fixture(scope="module")
-def airflow_server(deployed_release, request):
-    """Scheduler, DAG processor and API server on the deployed release, until the module ends."""
+def airflow_server(deployed_release, expected_dag_ids, request):
+    """Scheduler, DAG processor and API server on the deployed release, until the module ends;
+    ready when every DAG of the release is parsed."""
     failed_before = request.session.testsfailed
+    started = time.monotonic()
     airflow = RunningAirflow.start(deployed_release.airflow_home, deployed_release.env)
+    try:
+        airflow.wait_for_dags(expected_dag_ids)
+    except BaseException:
+        print(airflow.log_tails(), file=sys.__stderr__)
+        airflow.stop()
+        raise
+    print(f"\nAirflow healthy with {len(expected_dag_ids)} DAGs parsed after {time.monotonic() - started:.1f} s")
     yield airflow
     airflow.stop()
     if request.session.testsfailed > failed_before:
@@ -198,8 +207,10 @@ def test_ui_lists_the_release_dags_and_shows_a_task_log(browser, airflow_server,
         page.goto(f"{url}/dags/{DAG}/runs/{run_id}/tasks/summary")
         page.get_by_text("Done. Returned value was").first.wait_for()
         # The task's printed lines may sit in a collapsed log group: open them all.
-        for group in page.get_by_text(re.compile(r"^▶ .*Execute$")).all():
-            group.click()
+        for group in ("Pre Execute", "Post Execute"):
+            collapsed = page.get_by_text(f"▶ {group}", exact=True)
+            if collapsed.count():
+                collapsed.first.click()
         page.get_by_text(f"image matching, snapshot {snapshot} (dataset {run_id})").first.wait_for()
         save(page, folder, "task-log.png")
     except Exception:
