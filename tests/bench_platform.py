@@ -3,7 +3,8 @@
 - `make venv SKIP_DOCKER=true`: a cold build against a no-op rebuild (the small hello project,
   and each real project whose runtime is already built: its size);
 - archive size, deploy time and switch time (a rollback is a switch);
-- each DAG file's parse time from `airflow dags report`, next to an empty DAG's.
+- each DAG file's parse time from `airflow dags report`, next to an empty DAG's and a one-task
+  TaskFlow DAG's (alone in a fresh process, and all in one bag).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ EMPTY_DAG = '''from airflow.sdk import DAG
 with DAG("empty", schedule=None, catchup=False):
     pass
 '''
+# The same with one TaskFlow task and a cron schedule: what any DAG using @task pays in Airflow's
+# own imports, to read the project DAGs' figures against.
+TASKFLOW_DAG = '''from airflow.sdk import DAG, task
+with DAG("taskflow", schedule="0 3 * * *", catchup=False):
+    task(lambda: None, task_id="noop")()
+'''
 
 
 def timed(*command, **kwargs) -> float:
@@ -35,6 +42,18 @@ def seconds_of(duration: str) -> float:
     """'0:00:00.001046' -> 0.001046"""
     hours, minutes, seconds = duration.split(":")
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def parse_times(dags: Path, env: dict[str, str]) -> dict[str, float]:
+    """Seconds per DAG file, from `airflow dags report` on that dags folder."""
+    report = subprocess.run([Path(PY).parent / "airflow", "dags", "report", "-o", "json"], check=True,
+                            capture_output=True, text=True, env={**env, "AIRFLOW__CORE__DAGS_FOLDER": str(dags)})
+    rows = json.loads(next(line for line in report.stdout.splitlines() if line.startswith("[{")))
+    return {Path(row["file"]).name: seconds_of(row["duration"]) for row in rows}
+
+
+def size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e6 else f"{n_bytes / 1e3:.0f} kB"
 
 
 def main() -> None:
@@ -54,13 +73,20 @@ def main() -> None:
         print("runtime sizes")
         for manifest_path in sorted([tree / "hello/venv.manifest.json", *REPO.glob("*/venv.manifest.json")]):
             manifest = json.loads(manifest_path.read_text())
-            print(f"  {manifest['project']:<16} {manifest['archive_bytes'] / 1e6:8.1f} MB packed, "
+            print(f"  {manifest['project']:<16} {size(manifest['archive_bytes']):>9} packed, "
                   f"{len(manifest['packages'])} packages")
 
         dist = work / "dist"
         archive_time = timed(PY, REPO / "release/archive.py", "--root", tree, "--version", "b1", "--dist", dist)
         archive = dist / "platform-airflow-dags-b1.tar.gz"
-        print(f"archive: {archive.stat().st_size / 1e6:.1f} MB, written in {archive_time:.2f} s")
+        print(f"archive of 'hello': {size(archive.stat().st_size)}, written in {archive_time:.2f} s")
+        checkout = subprocess.run([PY, REPO / "release/archive.py", "--root", REPO, "--version", "bench",
+                                   "--dist", work / "dist-repo"], capture_output=True, text=True)
+        if checkout.returncode == 0:
+            repo_archive = work / "dist-repo/platform-airflow-dags-bench.tar.gz"
+            print(f"archive of this checkout (every project and runtime): {size(repo_archive.stat().st_size)}")
+        else:
+            print("archive of this checkout: not measured (a runtime is missing or stale: make venv SKIP_DOCKER=true)")
         subprocess.run([PY, REPO / "release/archive.py", "--root", tree, "--version", "b2", "--dist", dist],
                        check=True, capture_output=True)
         home = work / "home"
@@ -73,17 +99,23 @@ def main() -> None:
         dags = work / "dags"
         shutil.copytree(REPO / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
         (dags / "empty_dag.py").write_text(EMPTY_DAG)
-        env = {**os.environ, "AIRFLOW_HOME": str(work / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-               "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
+        (dags / "taskflow_dag.py").write_text(TASKFLOW_DAG)
+        env = {**os.environ, "AIRFLOW_HOME": str(work / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
         subprocess.run([Path(PY).parent / "airflow", "db", "migrate"], check=True, capture_output=True, env=env)
-        report = subprocess.run([Path(PY).parent / "airflow", "dags", "report", "-o", "json"],
-                                check=True, capture_output=True, text=True, env=env)
-        rows = json.loads(next(line for line in report.stdout.splitlines() if line.startswith("[{")))
+        together = parse_times(dags, env)
+        # Alone: each file in a folder of its own (with dagkit), in a fresh process, so each pays
+        # the imports it needs; together, the first file to need a shared import pays for all.
+        alone = {}
+        for name in together:
+            folder = work / f"alone-{name}"
+            shutil.copytree(dags / "dagkit", folder / "dagkit")
+            shutil.copy(dags / name, folder / name)
+            alone.update(parse_times(folder, env))
         print("DAG file parse time (airflow dags report)")
-        empty = next(seconds_of(r["duration"]) for r in rows if r["file"].endswith("empty_dag.py"))
-        for row in sorted(rows, key=lambda r: r["file"]):
-            seconds = seconds_of(row["duration"])
-            print(f"  {Path(row['file']).name:<24} {seconds * 1000:8.1f} ms   {seconds / empty:5.1f}x the empty DAG")
+        print(f"  {'file':<22} {'alone, ms':>10} {'x empty':>8} {'in one bag, ms':>15}")
+        for name in sorted(together):
+            print(f"  {name:<22} {alone[name] * 1000:10.1f} {alone[name] / alone['empty_dag.py']:8.1f} "
+                  f"{together[name] * 1000:15.1f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
