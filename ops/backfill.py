@@ -11,6 +11,8 @@ Credentials: --username/--password, else AIRFLOW_API_USER/AIRFLOW_API_PASSWORD, 
 `admin` with the password the simple auth manager generated in
 $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated. URL: --url, else AIRFLOW_API_URL,
 else http://localhost:8080.
+
+Exit status: 0 done, 1 a run failed (--wait), 2 bad arguments or an error from Airflow.
 """
 
 from __future__ import annotations

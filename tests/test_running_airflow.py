@@ -231,6 +231,7 @@ class Watcher(threading.Thread):
         self.expected = expected
         self.samples = 0
         self.problems: list[str] = []
+        self.parses: set[tuple[str, str]] = set()  # (dag id, last parsed time) seen
         self.halt = threading.Event()
 
     def run(self) -> None:
@@ -238,16 +239,20 @@ class Watcher(threading.Thread):
             at = datetime.now().strftime("%H:%M:%S.%f")[:-3]
             try:
                 errors = self.api.get("/importErrors")
-                dags = {d["dag_id"] for d in self.api.get("/dags", limit=1000)["dags"]}
+                dags = {d["dag_id"]: d for d in self.api.get("/dags", limit=1000)["dags"]}
             except Exception as e:  # noqa: BLE001 - a failed poll is a finding too
                 self.problems.append(f"{at} API call failed: {e}")
             else:
                 if errors["total_entries"]:
                     self.problems.append(f"{at} import errors: {errors['import_errors']}")
-                if self.expected - dags:
-                    self.problems.append(f"{at} DAGs missing: {sorted(self.expected - dags)}")
+                if self.expected - set(dags):
+                    self.problems.append(f"{at} DAGs missing: {sorted(self.expected - set(dags))}")
+                self.parses |= {(i, d["last_parsed_time"]) for i, d in dags.items()}
                 self.samples += 1
             self.halt.wait(0.5)
+
+    def parses_between(self, start: datetime, end: datetime) -> int:
+        return sum(1 for _, t in self.parses if t and start <= datetime.fromisoformat(t.replace("Z", "+00:00")) <= end)
 
 
 def wait_parsed_after(api: AirflowAPI, dag_ids: set[str], moment: datetime, timeout: float = 90) -> None:
@@ -276,16 +281,22 @@ def test_three_redeploys_never_show_an_import_error_or_lose_a_dag(deployed_relea
         while watcher.samples < 2:
             time.sleep(0.2)
         timings = []
+        first, before = datetime.now().astimezone(), watcher.samples
         for version in versions:
             started = time.monotonic()
             run(sys.executable, REPO / "release/deploy.py", "deploy",
                 tmp_path / f"platform-airflow-dags-{version}.tar.gz", "--airflow-home", home)
             timings.append(time.monotonic() - started)
-        switched = datetime.now().astimezone()
-        assert os.readlink(home / "current") == f"releases/{versions[-1]}"
-        wait_parsed_after(api, expected_dag_ids, switched)
+            switched = datetime.now().astimezone()
+            assert os.readlink(home / "current") == f"releases/{version}"
+            # The next deploy comes once the DAG processor has parsed this release.
+            wait_parsed_after(api, expected_dag_ids, switched)
+        # Keep watching through two more parse cycles of the DAG processor (every 5 s here).
+        time.sleep(max(0.0, 10 - (datetime.now().astimezone() - switched).total_seconds()))
         print(f"\n3 deploys in {sum(timings):.1f} s ({', '.join(f'{t:.1f}' for t in timings)}); "
-              f"{watcher.samples} polls so far")
+              f"{watcher.parses_between(first, datetime.now().astimezone())} DAG parses and "
+              f"{watcher.samples - before} polls since the first")
+        assert os.readlink(home / "current") == f"releases/{versions[-1]}"
     finally:
         # Back to the release the other tests of this session deployed, through rollback.
         for _ in versions:
@@ -294,5 +305,5 @@ def test_three_redeploys_never_show_an_import_error_or_lose_a_dag(deployed_relea
         watcher.halt.set()
         watcher.join(10)
     assert os.readlink(home / "current") == original
-    assert watcher.samples >= 10, f"only {watcher.samples} polls answered"
+    assert watcher.samples >= 15, f"only {watcher.samples} polls answered"
     assert not watcher.problems, "\n".join(watcher.problems[:20])
