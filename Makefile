@@ -46,7 +46,7 @@ $(PLATFORM): requirements/platform.lock
 install: $(PLATFORM) ## install the platform environment (.venv) from requirements/platform.lock
 
 lock: $(PLATFORM) ## re-resolve requirements/platform.lock and every project's locks
-	cd requirements && ../$(UV) pip compile --quiet --python-version 3.11 platform.in -o platform.lock
+	cd requirements && ../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu platform.in -o platform.lock
 	@for p in $(PROJECTS); do \
 	  echo "== locking $$p"; \
 	  (cd $$p && ../$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements.lock && \
@@ -114,16 +114,17 @@ deploy-local-build: test venv $(if $(IMAGE_PROJECTS),image) archive deploy ## te
 
 airflow: $(PLATFORM) ## run Airflow (standalone, UI on :8080) on the deployed release
 	@test -d $(AIRFLOW_HOME)/current/dags || { echo "nothing deployed in $(AIRFLOW_HOME): run make deploy-local-build"; exit 1; }
-	@echo "== Airflow on http://localhost:8080 ; log in as 'admin' with the password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
-	set -a && source local.env && set +a && \
-	  AIRFLOW__CORE__DAGS_FOLDER=$(AIRFLOW_HOME)/current/dags exec $(VENV)/bin/airflow standalone
+	@echo "== Airflow on http://localhost:$${AIRFLOW__API__PORT:-8080} ; log in as 'admin' with the password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated (standalone also prints it)"
+	@# local.env is KEY=VALUE without quoting (values hold spaces and JSON), so it is exported line by line.
+	while IFS= read -r line; do case "$$line" in ''|'#'*) ;; *) export "$$line";; esac; done < local.env; \
+	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH AIRFLOW__CORE__DAGS_FOLDER=$(AIRFLOW_HOME)/current/dags exec airflow standalone
 
 demo: $(PLATFORM) ## build, deploy into $AIRFLOW_HOME and run both pipelines for one date through Airflow [DATE=YYYY-MM-DD]
 	$(VPY) ops/demo.py $(if $(DATE),--date $(DATE))
 
 backfill: $(PLATFORM) ## backfill a DAG through the REST API of a running Airflow: DAG=id FROM=YYYY-MM-DD TO=YYYY-MM-DD
 	@test -n "$(DAG)" -a -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill DAG=image_matching FROM=2026-01-01 TO=2026-03-31"; exit 2; }
-	$(VPY) ops/backfill.py --dag $(DAG) --from $(FROM) --to $(TO)
+	$(VPY) ops/backfill.py --dag $(DAG) --from $(FROM) --to $(TO) --wait
 
 docker-engine: ## install and start a Docker engine and build the local base image (Debian)
 	bash .ci/docker-engine.sh
