@@ -21,8 +21,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-PLATFORM_BIN = REPO / ".venv/bin"
+from localenv import PLATFORM_BIN, REPO, airflow_env
+
 STEPS = 7
 
 
@@ -41,19 +41,6 @@ def docker_engine_problem() -> str | None:
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         return "no Docker engine answers"
     return None
-
-
-def airflow_env(airflow_home: Path) -> dict[str, str]:
-    """local.env (what `make airflow` uses) on this AIRFLOW_HOME's live release."""
-    env = dict(os.environ)
-    for line in (REPO / "local.env").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            env[key.strip()] = value.strip()
-    env["AIRFLOW_HOME"] = str(airflow_home)
-    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(airflow_home / "current/dags")
-    env["PATH"] = f"{PLATFORM_BIN}{os.pathsep}{env['PATH']}"
-    return env
 
 
 def start_fake_services(log_dir: Path) -> tuple[subprocess.Popen, dict[str, str]]:

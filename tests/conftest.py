@@ -16,6 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW = VENV_BIN / "airflow"
+sys.path.insert(0, str(REPO / "ops"))  # the ops scripts' modules: localenv, airflow_api
+from localenv import airflow_env  # noqa: E402
 # Airflow imported in this process (DagBag) must not touch ~/airflow or load the examples.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="platform-tests-airflow-"))
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -32,16 +34,6 @@ def run(*command, **kwargs) -> subprocess.CompletedProcess:
         pytest.fail(f"{' '.join(map(str, command))} exited {result.returncode}\n"
                     f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}")
     return result
-
-
-def local_env() -> dict[str, str]:
-    """The KEY=VALUE settings of local.env."""
-    settings = {}
-    for line in (REPO / "local.env").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            settings[key.strip()] = value.strip()
-    return settings
 
 
 @pytest.fixture(scope="session")
@@ -83,20 +75,6 @@ class DeployedRelease:
         if check:
             return run(*command, env=self.env, timeout=timeout)
         return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=timeout)
-
-
-def airflow_env(airflow_home: Path) -> dict[str, str]:
-    """The environment of an Airflow on the embedded defaults, reading AIRFLOW_HOME/current/dags."""
-    env = {**os.environ, **local_env()}
-    env.update({
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(airflow_home / "current" / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-        # The DAG processor's Python and the tasks' Python: this venv.
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    })
-    return env
 
 
 @pytest.fixture(scope="session")

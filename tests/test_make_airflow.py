@@ -7,16 +7,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import requests
 
+from airflow_api import AirflowAPI, generated_password  # ops/, on sys.path from conftest
 from conftest import REPO
 from running_airflow import free_port
-
-sys.path.insert(0, str(REPO / "ops"))
-from airflow_api import AirflowAPI, generated_password  # noqa: E402
 
 
 def wait_for(check, timeout: float, what: str, log):

@@ -16,11 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from airflow_api import AirflowAPI  # ops/, on sys.path from conftest
 from conftest import REPO, run
 from running_airflow import RunningAirflow
-
-sys.path.insert(0, str(REPO / "ops"))
-from airflow_api import AirflowAPI  # noqa: E402
 
 BACKFILL = REPO / "ops/backfill.py"
 GENERATOR_PYTHON = REPO / "image-matching/.venv/bin/python"

@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
 from arxlive import pipeline
 from arxlive.config import load_config
