@@ -15,6 +15,7 @@ mapped task instance of `export` (named by wiki); the run summary is in `summary
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
@@ -28,6 +29,8 @@ spark = config["spark"]
 input_dir = dagkit.data_path(config["input"])
 output_dir = dagkit.data_path(config["output"])
 SNAPSHOT_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+# Logged, not printed: printed lines reach the task log late, inside the collapsed Post Execute group.
+log = logging.getLogger(__name__)
 
 with DAG(
     dag_id="image_matching",
@@ -87,17 +90,17 @@ with DAG(
         import json
 
         report = json.loads((output_dir / "summary" / f"snapshot={snapshot}.json").read_text())
-        print(f"image matching, snapshot {report['snapshot']} (dataset {report['dataset_id']})")
+        log.info(f"image matching, snapshot {report['snapshot']} (dataset {report['dataset_id']})")
         for wiki, s in report["wikis"].items():
             c = s["candidates"]
-            print(f"  {wiki}: {s['articles']} articles, {s['unillustrated']} unillustrated, "
-                  f"{s['with_candidates']} with candidates (high {c['high']}, medium {c['medium']}, low {c['low']})")
+            log.info(f"  {wiki}: {s['articles']} articles, {s['unillustrated']} unillustrated, "
+                     f"{s['with_candidates']} with candidates (high {c['high']}, medium {c['medium']}, low {c['low']})")
         return [{"wiki": wiki, "tsv": s["export"], "rows": s["export_rows"]} for wiki, s in report["wikis"].items()]
 
     @task(map_index_template="{{ export['wiki'] }}")
     def export(export: dict) -> dict:
         """One wiki's TSV export, as its own result."""
-        print(f"{export['wiki']}: {export['rows']} rows in {export['tsv']}")
+        log.info(f"{export['wiki']}: {export['rows']} rows in {export['tsv']}")
         return export
 
     chosen = snapshot()
