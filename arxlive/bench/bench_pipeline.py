@@ -10,6 +10,7 @@ SQLite store in a temporary data dir.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from types import SimpleNamespace
 
 from arxlive import pipeline
 from arxlive.config import load_config
@@ -56,7 +58,9 @@ def openalex_calls(urls) -> int:
         return json.loads(r.read())["calls"]
 
 
-def bench_harvest_load(n: int) -> dict:
+@contextlib.contextmanager
+def harvested(n: int):
+    """Fakes serving n records, a fresh store, Harvest + Load timed; yields what the benchmarks read."""
     proc, urls = start_fakes(n)
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -68,36 +72,35 @@ def bench_harvest_load(n: int) -> dict:
             t1 = time.perf_counter()
             l = pipeline.load(cfg, store, rdir, D, h)
             t2 = time.perf_counter()
-            store.close()
+            try:
+                yield SimpleNamespace(urls=urls, cfg=cfg, store=store, harvest=h, load=l,
+                                      harvest_s=t1 - t0, load_s=t2 - t1)
+            finally:
+                store.close()
     finally:
         proc.terminate()
         proc.wait()
-    assert h["records"] == n, h
-    return {"n": n, "pages": h["pages"], "harvest_s": t1 - t0, "load_s": t2 - t1,
-            "rps": n / (t2 - t0), "new": l["new"]}
+
+
+def bench_harvest_load(n: int) -> dict:
+    with harvested(n) as run:
+        pass
+    assert run.harvest["records"] == n, run.harvest
+    return {"n": n, "pages": run.harvest["pages"], "harvest_s": run.harvest_s, "load_s": run.load_s,
+            "rps": n / (run.harvest_s + run.load_s), "new": run.load["new"]}
 
 
 def bench_calls(n: int) -> dict:
-    proc, urls = start_fakes(n)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            cfg = config(urls, tmp)
-            store = Store(cfg.store_url).create()
-            rdir = pipeline.run_dir(cfg, D)
-            h = pipeline.harvest(cfg, store, rdir, D)
-            l = pipeline.load(cfg, store, rdir, D, h)
-            t0 = time.perf_counter()
-            e1 = pipeline.enrich(cfg, store, D)
-            t1 = time.perf_counter()
-            e2 = pipeline.enrich(cfg, store, D)                              # same date again
-            e3 = pipeline.enrich(cfg, store, D + dt.timedelta(days=1))        # next day: unmatched due
-            e4 = pipeline.enrich(cfg, store, D + dt.timedelta(days=2))        # not due again until day 3
-            store.close()
-            assert openalex_calls(urls) == e1["calls"] + e2["calls"] + e3["calls"] + e4["calls"]
-    finally:
-        proc.terminate()
-        proc.wait()
-    new = l["new"]
+    with harvested(n) as run:
+        cfg, store = run.cfg, run.store
+        t0 = time.perf_counter()
+        e1 = pipeline.enrich(cfg, store, D)
+        t1 = time.perf_counter()
+        e2 = pipeline.enrich(cfg, store, D)                              # same date again
+        e3 = pipeline.enrich(cfg, store, D + dt.timedelta(days=1))        # next day: unmatched due
+        e4 = pipeline.enrich(cfg, store, D + dt.timedelta(days=2))        # not due again until day 3
+        assert openalex_calls(run.urls) == e1["calls"] + e2["calls"] + e3["calls"] + e4["calls"]
+    new = run.load["new"]
     return {"n": new, "calls": e1["calls"], "old": new, "doi": e1["doi_matched"], "title": e1["title_matched"],
             "unmatched": e1["unmatched"], "rerun": e2["calls"], "day2": e3["calls"], "day3": e4["calls"],
             "enrich_s": t1 - t0,
