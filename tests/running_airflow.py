@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -32,6 +33,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def health(url: str) -> dict | None:
+    """Airflow's health report at `url`, or None while it does not answer."""
+    try:
+        response = requests.get(f"{url}/api/v2/monitor/health", timeout=5)
+    except requests.RequestException:
+        return None
+    return response.json() if response.status_code == 200 else None
+
+
+def release_dag_ids(release: Path) -> set[str]:
+    """The DAG ids a release's DAG files define (`dag_id="..."`)."""
+    ids = set()
+    for path in (release / "dags").glob("*.py"):
+        ids |= set(re.findall(r"""\bdag_id\s*=\s*["']([\w.-]+)["']""", path.read_text()))
+    return ids
 
 
 def running_env(env: dict[str, str], port: int) -> dict[str, str]:
@@ -92,11 +110,7 @@ class RunningAirflow:
         return airflow
 
     def health(self) -> dict | None:
-        try:
-            response = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5)
-        except requests.RequestException:
-            return None
-        return response.json() if response.status_code == 200 else None
+        return health(self.url)
 
     def wait_healthy(self, timeout: float) -> float:
         """Seconds until every component reports healthy; raises naming what is not."""

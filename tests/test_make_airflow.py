@@ -4,16 +4,13 @@ import errors, and it says how to log in."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import time
 
-import requests
-
 from airflow_api import AirflowAPI, generated_password  # ops/, on sys.path from conftest
 from conftest import REPO
-from running_airflow import free_port
+from running_airflow import free_port, health, release_dag_ids
 
 
 def wait_for(check, timeout: float, what: str, log):
@@ -25,19 +22,9 @@ def wait_for(check, timeout: float, what: str, log):
     raise AssertionError(f"{what} not within {timeout:.0f} s; make airflow printed:\n{log.read_text()[-4000:]}")
 
 
-def health(url: str) -> dict | None:
-    try:
-        response = requests.get(f"{url}/api/v2/monitor/health", timeout=5)
-    except requests.RequestException:
-        return None
-    return response.json() if response.ok else None
-
-
 def test_make_airflow_serves_the_deployed_release(deployed_release, tmp_path):
     home = deployed_release.airflow_home
-    expected = set()
-    for path in (deployed_release.release / "dags").glob("*.py"):
-        expected |= set(re.findall(r"""\bdag_id\s*=\s*["']([\w.-]+)["']""", path.read_text()))
+    expected = release_dag_ids(deployed_release.release)
     port = free_port()
     url = f"http://localhost:{port}"
     log = tmp_path / "make-airflow.log"

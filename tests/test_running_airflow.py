@@ -18,7 +18,7 @@ import pytest
 
 from airflow_api import AirflowAPI  # ops/, on sys.path from conftest
 from conftest import REPO, run
-from running_airflow import RunningAirflow
+from running_airflow import RunningAirflow, release_dag_ids
 
 BACKFILL = REPO / "ops/backfill.py"
 GENERATOR_PYTHON = REPO / "image-matching/.venv/bin/python"
@@ -63,10 +63,8 @@ def api(airflow_server) -> AirflowAPI:
 
 @pytest.fixture(scope="module")
 def expected_dag_ids(deployed_release) -> set[str]:
-    """The DAG ids the release's DAG files define (`dag_id="..."`)."""
-    ids = set()
-    for path in (deployed_release.release / "dags").glob("*.py"):
-        ids |= set(re.findall(r"""\bdag_id\s*=\s*["']([\w.-]+)["']""", path.read_text()))
+    """The DAG ids the release's DAG files define."""
+    ids = release_dag_ids(deployed_release.release)
     assert DAG in ids
     return ids
 
