@@ -4,7 +4,9 @@
   and each real project whose runtime is already built: its size);
 - archive size, deploy time and switch time (a rollback is a switch);
 - each DAG file's parse time from `airflow dags report`, next to an empty DAG's and a one-task
-  TaskFlow DAG's (alone in a fresh process, and all in one bag).
+  TaskFlow DAG's (alone in a fresh process, and all in one bag). The DAGs are parsed in a
+  release-shaped folder (dags/ beside each project's conf/), as Airflow parses a deployed
+  release; a DAG file that does not load stops the benchmark, so no failed import is timed.
 """
 
 from __future__ import annotations
@@ -45,11 +47,27 @@ def seconds_of(duration: str) -> float:
 
 
 def parse_times(dags: Path, env: dict[str, str]) -> dict[str, float]:
-    """Seconds per DAG file, from `airflow dags report` on that dags folder."""
+    """Seconds per DAG file, from `airflow dags report` on that dags folder; exits when a file
+    holds no DAG (an import error), since its time would be that of a failed import."""
     report = subprocess.run([Path(PY).parent / "airflow", "dags", "report", "-o", "json"], check=True,
                             capture_output=True, text=True, env={**env, "AIRFLOW__CORE__DAGS_FOLDER": str(dags)})
     rows = json.loads(next(line for line in report.stdout.splitlines() if line.startswith("[{")))
+    if failed := [Path(row["file"]).name for row in rows if int(row["dag_num"]) < 1]:
+        sys.exit(f"bench: {', '.join(failed)} in {dags} loaded no DAG; fix the import error first:\n{report.stderr[-2000:]}")
     return {Path(row["file"]).name: seconds_of(row["duration"]) for row in rows}
+
+
+def release_shaped(target: Path, dag_files: list[Path]) -> Path:
+    """A folder shaped like a deployed release: dags/ (dagkit and the given files) beside each
+    project's conf/, which DAG files read when parsed. Returns its dags/ folder."""
+    dags = target / "dags"
+    shutil.copytree(REPO / "dags/dagkit", dags / "dagkit", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "dags/.airflowignore", dags)
+    for path in dag_files:
+        shutil.copy(path, dags / path.name)
+    for project in REPO.glob("*/pyproject.toml"):
+        shutil.copytree(project.parent / "conf", target / project.parent.name / "conf")
+    return dags
 
 
 def size(n_bytes: int) -> str:
@@ -96,21 +114,19 @@ def main() -> None:
         print(f"deploy (verify, unpack, runtimes, switch) {deploy_time:8.2f} s")
         print(f"switch (rollback, incl. interpreter start) {switch_time:8.2f} s")
 
-        dags = work / "dags"
-        shutil.copytree(REPO / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
-        (dags / "empty_dag.py").write_text(EMPTY_DAG)
-        (dags / "taskflow_dag.py").write_text(TASKFLOW_DAG)
+        extra = work / "extra-dags"
+        extra.mkdir()
+        (extra / "empty_dag.py").write_text(EMPTY_DAG)
+        (extra / "taskflow_dag.py").write_text(TASKFLOW_DAG)
+        dag_files = [*sorted((REPO / "dags").glob("*.py")), *sorted(extra.glob("*.py"))]
         env = {**os.environ, "AIRFLOW_HOME": str(work / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
         subprocess.run([Path(PY).parent / "airflow", "db", "migrate"], check=True, capture_output=True, env=env)
-        together = parse_times(dags, env)
-        # Alone: each file in a folder of its own (with dagkit), in a fresh process, so each pays
-        # the imports it needs; together, the first file to need a shared import pays for all.
+        together = parse_times(release_shaped(work / "release", dag_files), env)
+        # Alone: each file in a release of its own, in a fresh process, so each pays the imports
+        # it needs; together, the first file to need a shared import pays for all.
         alone = {}
-        for name in together:
-            folder = work / f"alone-{name}"
-            shutil.copytree(dags / "dagkit", folder / "dagkit")
-            shutil.copy(dags / name, folder / name)
-            alone.update(parse_times(folder, env))
+        for path in dag_files:
+            alone.update(parse_times(release_shaped(work / f"alone-{path.stem}", [path]), env))
         print("DAG file parse time (airflow dags report)")
         print(f"  {'file':<22} {'alone, ms':>10} {'x empty':>8} {'in one bag, ms':>15}")
         for name in sorted(together):
