@@ -131,7 +131,8 @@ def unpack(archive: Path, target: Path, policy: MemberPolicy) -> None:
             # tarfile stops at the first header it cannot read as if the archive ended there.
             while chunk := tar.fileobj.read(1 << 20):
                 if chunk.strip(b"\0"):
-                    raise DeployError(f"{what} is corrupt: unreadable tar data after {len(policy.names)} members")
+                    raise DeployError(f"{what} is not a valid .tar.gz (corrupt or truncated): "
+                                      f"unreadable tar data after {len(policy.names)} members")
     except Refused as error:
         raise DeployError(f"{what} is refused: member {error}") from None
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:

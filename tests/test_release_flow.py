@@ -15,46 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run
+from conftest import REPO, build_archive, deploy, git, live, run
 
 BUILD = REPO / "conda/build_runtime.py"
 ARCHIVE = REPO / "release/archive.py"
 DEPLOY = REPO / "release/deploy.py"
 VERSION = REPO / "release/version.py"
-HELLO = Path(__file__).parent / "fixtures/hello"
 CANARY = "CANARY-SECRET-3f9a1c"
-
-
-def git(tree: Path, *args: str) -> str:
-    return run("git", "-C", tree, "-c", "user.email=ci@example.invalid", "-c", "user.name=ci", *args).stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def source(tmp_path_factory) -> Path:
-    """A checkout with one DAG file and one project whose runtime is built (on the host)."""
-    tree = tmp_path_factory.mktemp("checkout")
-    (tree / "dags").mkdir()
-    (tree / "dags/hello.py").write_text("# a DAG file\n")
-    shutil.copytree(HELLO, tree / "hello")
-    git(tree, "init", "-q", "-b", "main")
-    git(tree, "add", "-A")
-    git(tree, "commit", "-qm", "init")
-    run(sys.executable, BUILD, tree / "hello")
-    return tree
-
-
-def build_archive(source: Path, version: str, dist: Path) -> Path:
-    run(sys.executable, ARCHIVE, "--root", source, "--version", version, "--dist", dist)
-    return dist / f"platform-airflow-dags-{version}.tar.gz"
-
-
-def deploy(archive: Path, home: Path, check: bool = True) -> subprocess.CompletedProcess:
-    command = [sys.executable, DEPLOY, "deploy", archive, "--airflow-home", home]
-    return run(*command) if check else subprocess.run([str(c) for c in command], capture_output=True, text=True)
-
-
-def live(home: Path) -> str:
-    return os.readlink(home / "current")
 
 
 # --- runtime ---------------------------------------------------------------------------------
@@ -156,12 +123,6 @@ def test_archive_refuses_a_stale_runtime(source, tmp_path):
 
 
 # --- deploy and rollback -------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def archives(source, tmp_path_factory) -> dict[str, Path]:
-    dist = tmp_path_factory.mktemp("dist")
-    return {version: build_archive(source, version, dist) for version in ("v1", "v2")}
-
 
 def test_deploy_switches_current_and_unpacks_runtimes(archives, tmp_path):
     home = tmp_path / "home"
