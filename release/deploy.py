@@ -163,8 +163,11 @@ def read_manifest(release: Path) -> dict:
     for project, runtime in manifest["runtimes"].items():
         if f"{project}/{RUNTIME_ARCHIVE}" not in manifest["files"]:
             raise DeployError(f"{MANIFEST}: the runtime of {project!r} has no {project}/{RUNTIME_ARCHIVE} in the files")
-        if not isinstance(runtime.get("python_path"), (str, type(None))):
-            raise DeployError(f"{MANIFEST}: the runtime of {project!r} has an invalid python_path")
+        python_path = runtime.get("python_path")
+        # The one link allowed out of a runtime goes there: an absolute path to a Python.
+        if python_path is not None and not (isinstance(python_path, str) and python_path.startswith("/")
+                                            and Path(python_path).name.startswith("python")):
+            raise DeployError(f"{MANIFEST}: the runtime of {project!r} has an invalid python_path {python_path!r}")
     return manifest
 
 
@@ -402,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             status(args.airflow_home)
     except DeployError as error:
-        print(f"deploy: error: {error}", file=sys.stderr)
+        # One line, even when it quotes a runtime's stderr.
+        print(f"deploy: error: {' | '.join(str(error).splitlines())}", file=sys.stderr)
         return 1
     except OSError as error:  # the releases folder itself: a full disk, a permission
         print(f"deploy: error: {error.strerror or error}{f': {error.filename}' if error.filename else ''}",

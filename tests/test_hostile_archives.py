@@ -149,6 +149,8 @@ CASES = [
     ("version not a string", set_version(["v2"]), "invalid version"),
     ("files not a mapping", lambda r, s: r.manifest.update({"files": ["dags/hello.py"]}), "'files' must map"),
     ("runtime of a missing project", lambda r, s: r.manifest["runtimes"].update({"../x": {}}), "has no ../x/venv.tar.gz"),
+    ("python_path not a Python", lambda r, s: r.manifest["runtimes"]["hello"].update({"python_path": "/bin/sh"}),
+     "invalid python_path '/bin/sh'"),
     ("runtime folder in the release", lambda r, s: r.add("hello/venv/bin/python"), "hello/venv is in the archive"),
     # Inside a runtime archive (hello/venv.tar.gz), unpacked into <release>/hello/venv.
     ("runtime: dot-dot name", lambda r, s: r.runtime(runtime_member("../../../../../../sentinel/x")),
