@@ -192,7 +192,7 @@ def members(root: Path, paths: list[Path]) -> list[tarfile.TarInfo]:
             info.size, info.mode = st.st_size, 0o755 if st.st_mode & 0o100 else 0o644
         info.mtime = int(st.st_mtime)
         try:
-            policy(info, "/nonexistent/check")
+            policy.check(info)
         except Refused as error:
             raise ArchiveError(f"member {error}") from None
         infos.append(info)

@@ -60,11 +60,11 @@ class MemberPolicy:
 
     def __call__(self, member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
         try:
-            return self._check(member, dest)
+            return self._filter(member, dest)
         except tarfile.FilterError as error:
             raise Refused(f"{member.name!r}: {error}") from None
 
-    def _check(self, member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    def _filter(self, member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
         name = member.name
         if not name or name.startswith("/") or posixpath.normpath(name) != name or name.split("/")[0] == "..":
             raise Refused(f"{name!r}: a member name must be relative and normalised")
@@ -105,6 +105,10 @@ class MemberPolicy:
             self.links.add(name)
         return checked
 
+    def check(self, member: tarfile.TarInfo) -> None:
+        """The policy for a member that is not unpacked (links then resolve by name alone)."""
+        self(member, "/nonexistent/check")
+
     def is_interpreter_link(self, member: tarfile.TarInfo) -> bool:
         return (self.interpreter is not None and member.linkname == self.interpreter
                 and fnmatch.fnmatchcase(member.name, INTERPRETER_LINK) and member.name.count("/") == 1)
@@ -114,7 +118,7 @@ def check_members(archive: Path, policy: MemberPolicy) -> None:
     """Apply the policy to every member without unpacking (`make archive`, before it writes)."""
     with tarfile.open(archive, "r:*") as tar:
         for member in tar:
-            policy(member, "/nonexistent/check")
+            policy.check(member)
 
 
 # --- downloads -------------------------------------------------------------------------------
