@@ -129,11 +129,12 @@ backfill: $(PLATFORM) ## backfill a DAG through the REST API of a running Airflo
 docker-engine: ## install and start a Docker engine and build the local base image (Debian)
 	bash .ci/docker-engine.sh
 
-version: ## print the release version of this checkout
-	@echo $(VERSION)
+version: ## print the release version of this checkout (or VERSION=, checked: a name, never a path)
+	@$(PYTHON) release/version.py --check '$(VERSION)'
 
-bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy and DAG parse times
+bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy and DAG parse times, deploy against the pre-hardening one
 	$(VPY) tests/bench_platform.py
+	$(VPY) tests/bench_deploy.py
 
 clean: ## remove build outputs and local environments (keeps $AIRFLOW_HOME)
 	rm -rf dist $(VENV) */.venv */venv.tar.gz */venv.manifest.json

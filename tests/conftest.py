@@ -52,6 +52,50 @@ def docker_engine() -> str:
     return docker
 
 
+HELLO = Path(__file__).parent / "fixtures/hello"
+
+
+def git(tree: Path, *args: str) -> str:
+    return run("git", "-C", tree, "-c", "user.email=ci@example.invalid", "-c", "user.name=ci", *args).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def source(tmp_path_factory) -> Path:
+    """A checkout with one DAG file and one project whose runtime is built (on the host).
+    Tests that change it put it back as it was."""
+    tree = tmp_path_factory.mktemp("checkout")
+    (tree / "dags").mkdir()
+    (tree / "dags/hello.py").write_text("# a DAG file\n")
+    shutil.copytree(HELLO, tree / "hello")
+    git(tree, "init", "-q", "-b", "main")
+    git(tree, "add", "-A")
+    git(tree, "commit", "-qm", "init")
+    run(sys.executable, REPO / "conda/build_runtime.py", tree / "hello")
+    return tree
+
+
+def build_archive(source: Path, version: str, dist: Path) -> Path:
+    run(sys.executable, REPO / "release/archive.py", "--root", source, "--version", version, "--dist", dist)
+    return dist / f"platform-airflow-dags-{version}.tar.gz"
+
+
+def deploy(archive: Path, home: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """release/deploy.py deploy; with check=False, its result whatever it is."""
+    command = [sys.executable, REPO / "release/deploy.py", "deploy", archive, "--airflow-home", home]
+    return run(*command) if check else subprocess.run([str(c) for c in command], capture_output=True, text=True)
+
+
+def live(home: Path) -> str:
+    return os.readlink(home / "current")
+
+
+@pytest.fixture(scope="session")
+def archives(source, tmp_path_factory) -> dict[str, Path]:
+    """Release archives v1 and v2 of `source`."""
+    dist = tmp_path_factory.mktemp("dist")
+    return {version: build_archive(source, version, dist) for version in ("v1", "v2")}
+
+
 @dataclass
 class DeployedRelease:
     airflow_home: Path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -15,46 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run
+from conftest import REPO, build_archive, deploy, git, live, run
 
 BUILD = REPO / "conda/build_runtime.py"
 ARCHIVE = REPO / "release/archive.py"
 DEPLOY = REPO / "release/deploy.py"
 VERSION = REPO / "release/version.py"
-HELLO = Path(__file__).parent / "fixtures/hello"
 CANARY = "CANARY-SECRET-3f9a1c"
-
-
-def git(tree: Path, *args: str) -> str:
-    return run("git", "-C", tree, "-c", "user.email=ci@example.invalid", "-c", "user.name=ci", *args).stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def source(tmp_path_factory) -> Path:
-    """A checkout with one DAG file and one project whose runtime is built (on the host)."""
-    tree = tmp_path_factory.mktemp("checkout")
-    (tree / "dags").mkdir()
-    (tree / "dags/hello.py").write_text("# a DAG file\n")
-    shutil.copytree(HELLO, tree / "hello")
-    git(tree, "init", "-q", "-b", "main")
-    git(tree, "add", "-A")
-    git(tree, "commit", "-qm", "init")
-    run(sys.executable, BUILD, tree / "hello")
-    return tree
-
-
-def build_archive(source: Path, version: str, dist: Path) -> Path:
-    run(sys.executable, ARCHIVE, "--root", source, "--version", version, "--dist", dist)
-    return dist / f"platform-airflow-dags-{version}.tar.gz"
-
-
-def deploy(archive: Path, home: Path, check: bool = True) -> subprocess.CompletedProcess:
-    command = [sys.executable, DEPLOY, "deploy", archive, "--airflow-home", home]
-    return run(*command) if check else subprocess.run([str(c) for c in command], capture_output=True, text=True)
-
-
-def live(home: Path) -> str:
-    return os.readlink(home / "current")
 
 
 # --- runtime ---------------------------------------------------------------------------------
@@ -157,12 +125,6 @@ def test_archive_refuses_a_stale_runtime(source, tmp_path):
 
 # --- deploy and rollback -------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def archives(source, tmp_path_factory) -> dict[str, Path]:
-    dist = tmp_path_factory.mktemp("dist")
-    return {version: build_archive(source, version, dist) for version in ("v1", "v2")}
-
-
 def test_deploy_switches_current_and_unpacks_runtimes(archives, tmp_path):
     home = tmp_path / "home"
     deploy(archives["v1"], home)
@@ -220,7 +182,7 @@ def test_tampered_file_inside_a_checksummed_archive_is_refused(archives, tmp_pat
             if member.name == "dags/hello.py":
                 data = b"import os; os.system('evil')\n"
                 member.size = len(data)
-            dst.addfile(member, __import__("io").BytesIO(data) if data is not None else None)
+            dst.addfile(member, io.BytesIO(data) if data is not None else None)
     Path(f"{tampered}.sha256").write_text(f"{hashlib.sha256(tampered.read_bytes()).hexdigest()}  {tampered.name}\n")
     result = deploy(tampered, home, check=False)
     assert result.returncode == 1 and "dags/hello.py does not match its checksum" in result.stderr
@@ -252,3 +214,99 @@ def test_deploy_killed_half_way_leaves_live_release_and_next_deploy_works(source
     assert "left by an interrupted deploy" in result.stdout
     assert live(home) == "releases/v2"
     assert not list((home / "releases").glob(".incoming-*"))
+
+
+# --- what archive and deploy agree on ----------------------------------------------------------
+
+@pytest.mark.parametrize("version", ["", ".", "history", "state.json", "../x", "a/b", "-v1", "v" * 129])
+def test_an_invalid_version_is_refused_by_make_version_and_make_archive(version, source, tmp_path):
+    if version:  # make takes VERSION= for no VERSION at all
+        made = subprocess.run(["make", "-s", "-C", REPO, "version", f"VERSION={version}"], capture_output=True, text=True)
+        assert made.returncode != 0 and f"version: invalid version {version!r}" in made.stderr
+    archived = subprocess.run([sys.executable, ARCHIVE, "--root", source, f"--version={version}", "--dist", tmp_path],
+                              capture_output=True, text=True)
+    assert archived.returncode == 1 and f"archive: error: invalid version {version!r}" in archived.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_make_version_prints_a_valid_version():
+    assert run("make", "-s", "-C", REPO, "version", "VERSION=v1.2.0+build.7").stdout.strip() == "v1.2.0+build.7"
+
+
+def test_a_link_inside_its_project_ships_as_a_link_and_deploys(source, tmp_path):
+    link = source / "hello/conf/current.toml"
+    link.parent.mkdir(exist_ok=True)
+    (source / "hello/conf/v2.toml").write_text("answer = 42\n")
+    link.symlink_to("v2.toml")
+    try:
+        archive = build_archive(source, "links", tmp_path / "dist")
+    finally:
+        link.unlink()
+        (source / "hello/conf/v2.toml").unlink()
+    with tarfile.open(archive) as tar:
+        member = tar.getmember("hello/conf/current.toml")
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert member.issym() and member.linkname == "v2.toml"
+    assert manifest["links"] == {"hello/conf/current.toml": "v2.toml"}
+    assert "hello/conf/current.toml" not in manifest["files"]
+    home = tmp_path / "home"
+    deploy(archive, home)
+    assert os.readlink(home / "current/hello/conf/current.toml") == "v2.toml"
+    assert (home / "current/hello/conf/current.toml").read_text() == "answer = 42\n"
+
+
+@pytest.mark.parametrize("target", ["/etc/hostname", "../../dags/hello.py", "../../../outside"])
+def test_a_link_leaving_its_project_stops_the_archive(target, source, tmp_path):
+    link = source / "hello/escape"
+    link.symlink_to(target)
+    try:
+        result = subprocess.run([sys.executable, ARCHIVE, "--root", source, "--version", "esc", "--dist", tmp_path],
+                                capture_output=True, text=True)
+    finally:
+        link.unlink()
+    assert result.returncode == 1
+    assert f"archive: error: hello/escape is a link to {target}, outside hello/" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_runtime_deploy_would_refuse_stops_the_archive(source, tmp_path):
+    """The runtime archive is checked with the member policy before anything is written."""
+    runtime = source / "hello/venv.tar.gz"
+    original = runtime.read_bytes()
+    manifest_file = source / "hello/venv.manifest.json"
+    runtime_manifest = manifest_file.read_text()
+    try:
+        with tarfile.open(fileobj=io.BytesIO(original)) as src:
+            members = [(m, src.extractfile(m).read() if m.isfile() else None) for m in src.getmembers()]
+        with tarfile.open(runtime, "w:gz") as dst:
+            for member, data in members:
+                dst.addfile(member, io.BytesIO(data) if data is not None else None)
+            evil = tarfile.TarInfo("bin/su")
+            evil.mode = 0o4755
+            dst.addfile(evil, io.BytesIO(b""))
+        # Keep the runtime "up to date" for the check: only the archive changed.
+        manifest = json.loads(runtime_manifest)
+        manifest["archive_sha256"] = hashlib.sha256(runtime.read_bytes()).hexdigest()
+        manifest["archive_bytes"] = runtime.stat().st_size
+        manifest_file.write_text(json.dumps(manifest))
+        result = subprocess.run([sys.executable, ARCHIVE, "--root", source, "--version", "rt", "--dist", tmp_path],
+                                capture_output=True, text=True)
+    finally:
+        runtime.write_bytes(original)
+        manifest_file.write_text(runtime_manifest)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "archive: error: hello/venv.tar.gz would be refused by deploy: member 'bin/su'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_home_from_the_previous_deploy_rolls_back_and_gets_one_record(archives, tmp_path):
+    """releases/history (one line per release) and a link switched without its line: read once."""
+    home = tmp_path / "home"
+    for version in ("v1", "v2"):
+        deploy(archives[version], home)
+    (home / "releases/state.json").unlink()
+    (home / "releases/history").write_text("v1\n")  # killed between the switch to v2 and its line
+    run(sys.executable, DEPLOY, "rollback", "--airflow-home", home)
+    assert live(home) == "releases/v1"
+    assert json.loads((home / "releases/state.json").read_text()) == {"history": ["v1"]}
+    assert not (home / "releases/history").exists()

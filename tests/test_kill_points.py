@@ -1,0 +1,141 @@
+"""A deploy or a rollback killed at any point: rollback still returns to the release that was live
+before the last switch, and nothing stray is left once the next command has run.
+
+Deploy and rollback run as real processes, SIGKILLed just before their n-th change to the file
+system (os.replace, rename, symlink, unlink, mkdir, rmdir, shutil.rmtree), for n = 1, 2, ...
+until one runs to its end: every point between two changes is a kill point. Changes inside the
+staging folder (releases/.incoming-*/) are not counted: a kill among them is a kill while
+preparing, all alike (test_release_flow kills a deploy in the middle of its unpack).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, build_archive, deploy, live
+
+DEPLOY = REPO / "release/deploy.py"
+# Runs release/deploy.py, killing it before its n-th file-system change (argv[1] = n).
+KILL_AT = r"""
+import os, re, runpy, shutil, signal, sys
+kill_at, changes = int(sys.argv[1]), 0
+def counted(change):
+    def run(*args, **kwargs):
+        global changes
+        if not re.search(r"/\.incoming-[^/]+/", str(args[-1])):
+            changes += 1
+            if changes == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return change(*args, **kwargs)
+    return run
+for name in ("replace", "rename", "symlink", "unlink", "mkdir", "rmdir"):
+    setattr(os, name, counted(getattr(os, name)))
+shutil.rmtree = counted(shutil.rmtree)
+sys.argv = sys.argv[2:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def killed_at(n: int, *command) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", KILL_AT, str(n), str(DEPLOY), *map(str, command)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def command(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(DEPLOY), *map(str, args)], capture_output=True, text=True)
+
+
+def recorded_live(home: Path) -> str:
+    """What `status` says went live last: the live release, or the one a switch was recorded to."""
+    out = command("status", "--airflow-home", home).stdout
+    pending = re.search(r"the switch to (\S+) was recorded", out)
+    return pending.group(1) if pending else re.search(r"live release: (\S+)", out).group(1)
+
+
+def check_after_kill(home: Path, before: str, after: str) -> None:
+    """`current` points at a complete release, the old or the new; at most the fixed new link is left."""
+    assert live(home) in (f"releases/{before}", f"releases/{after}")
+    assert (home / "current/manifest.json").is_file() and (home / "current/hello/venv/bin/python").exists()
+    assert set(os.listdir(home)) <= {"current", "releases", ".current.new"}
+
+
+def check_settled(home: Path) -> None:
+    assert sorted(os.listdir(home)) == ["current", "releases"]
+    assert not [p for p in os.listdir(home / "releases") if p.startswith(".") and p != ".lock"]
+
+
+@pytest.fixture(scope="module")
+def v3(source, tmp_path_factory) -> Path:
+    return build_archive(source, "v3", tmp_path_factory.mktemp("dist-v3"))
+
+
+def homes(template: Path, tmp_path: Path):
+    """A fresh copy of the template AIRFLOW_HOME for each kill point."""
+    n = 0
+    while True:
+        n += 1
+        home = tmp_path / f"home-{n}"
+        shutil.copytree(template, home, symlinks=True)
+        yield n, home
+
+
+def test_deploy_killed_at_every_point(archives, v3, tmp_path):
+    template = tmp_path / "template"
+    for version in ("v1", "v2"):
+        deploy(archives[version], template)
+    completed = False
+    for n, home in homes(template, tmp_path):
+        result = killed_at(n, "deploy", v3, "--airflow-home", home)
+        if result.returncode == 0:
+            completed = True
+            assert live(home) == "releases/v3"
+        else:
+            assert result.returncode == -9, result.stderr
+            check_after_kill(home, "v2", "v3")
+        # Airflow saw v3 go live: the rollback must return to v2. Still on v2: it depends on whether
+        # the deploy was recorded (then the next command completes it) or not.
+        last = "v3" if live(home) == "releases/v3" else recorded_live(home)
+        assert last in ("v2", "v3")
+        result = command("rollback", "--airflow-home", home)
+        assert result.returncode == 0, f"killed before change {n}: {result.stderr}"
+        expected = {"v3": "v2", "v2": "v1"}[last]
+        assert live(home) == f"releases/{expected}", f"killed before change {n}: {result.stdout}"
+        check_settled(home)
+        shutil.rmtree(home)
+        if completed:
+            break
+    assert n > 8, "the deploy made fewer changes than it must"
+
+
+def test_rollback_killed_at_every_point(archives, v3, tmp_path):
+    template = tmp_path / "template"
+    for archive in (archives["v1"], archives["v2"], v3):
+        deploy(archive, template)
+    completed = False
+    for n, home in homes(template, tmp_path):
+        result = killed_at(n, "rollback", "--airflow-home", home)
+        if result.returncode == 0:
+            completed = True
+            assert live(home) == "releases/v2"
+        else:
+            assert result.returncode == -9, result.stderr
+            check_after_kill(home, "v3", "v2")
+        last = "v2" if live(home) == "releases/v2" else recorded_live(home)
+        assert last in ("v3", "v2")
+        result = command("rollback", "--airflow-home", home)
+        assert result.returncode == 0, f"killed before change {n}: {result.stderr}"
+        expected = {"v3": "v2", "v2": "v1"}[last]
+        assert live(home) == f"releases/{expected}", f"killed before change {n}: {result.stdout}"
+        check_settled(home)
+        shutil.rmtree(home)
+        if completed:
+            break
+    assert n > 2, "the rollback made fewer changes than it must"
