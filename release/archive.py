@@ -21,6 +21,8 @@ import tarfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+import images
+
 PREFIX = "platform-airflow-dags"
 MANIFEST = "manifest.json"
 RUNTIME_MANIFEST = "venv.manifest.json"
@@ -123,12 +125,14 @@ def write_archive(root: Path, files: list[Path], manifest: dict, output: Path) -
     os.replace(partial, output)
 
 
-def create_release_archive(root: Path, version: str, dist: Path) -> Path:
+def create_release_archive(root: Path, version: str, dist: Path, image_repository: str | None = None) -> Path:
     root = root.resolve()
     names = projects(root)
     runtimes = {name: check_runtime(root, name) for name in names}
     files = release_files(root, ["dags", *names])
     manifest = build_manifest(root, version, files, runtimes)
+    if image_repository:
+        manifest["images"] = images.manifest_entries(root, image_repository, version)
     dist.mkdir(parents=True, exist_ok=True)
     output = dist / f"{PREFIX}-{version}.tar.gz"
     write_archive(root, files, manifest, output)
@@ -144,8 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", required=True, help="the release version (see release/version.py)")
     parser.add_argument("--root", type=Path, default=Path("."), help="the checkout (default: .)")
     parser.add_argument("--dist", type=Path, default=Path("dist"), help="where to write (default: dist)")
+    parser.add_argument("--image-repository", help="pin the images of container projects, <repository>/<project>:<version>")
     args = parser.parse_args(argv)
-    create_release_archive(args.root, args.version, args.dist)
+    try:
+        create_release_archive(args.root, args.version, args.dist, args.image_repository)
+    except images.ImageError as error:
+        sys.exit(f"archive: {error}")
     return 0
 
 

@@ -31,6 +31,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+import images
+
 MANIFEST = "manifest.json"
 HISTORY = "history"
 INCOMING = ".incoming-"
@@ -212,6 +214,7 @@ def deploy(source: str, airflow_home: Path, keep: int = 5) -> str:
             for project, runtime in manifest.get("runtimes", {}).items():
                 unpack_runtime(staged, project, runtime)
                 log(f"unpacked runtime of {project} (Python {runtime['python_version']}, {runtime['backend']})")
+            images.check_available(staged, manifest, error=DeployError)
             name = releases.name_for(manifest["version"], manifest)
             target = releases.dir / name
             if not target.exists():
@@ -234,6 +237,7 @@ def rollback(airflow_home: Path) -> str:
         while len(history) > 1:
             history.pop()
             if (releases.dir / history[-1]).is_dir():
+                images.check_available(releases.dir / history[-1], error=DeployError)
                 releases.switch(history[-1])
                 releases.write_history(history)
                 log(f"rolled back: {releases.current} -> releases/{history[-1]}")
