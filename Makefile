@@ -99,8 +99,10 @@ venv: $(PLATFORM) $(if $(filter true,$(SKIP_DOCKER)),,builder-image) ## build ea
 	  fi; \
 	done
 
-image: $(if $(IMAGE_PROJECTS),venv) ## build each container project's image from its runtime [PROJECT=] [IMAGE_REPOSITORY=host[:port]/path] [PUSH=true]
+image: ## build each container project's image from its runtime [PROJECT=] [IMAGE_REPOSITORY=host[:port]/path] [PUSH=true]
 	@test -n "$(IMAGE_PROJECTS)" || { echo "no project with a Dockerfile among: $(PROJECTS)"; exit 1; }
+	@# Their runtimes first (nothing to do when up to date): an image is made of one.
+	@$(MAKE) --no-print-directory venv PROJECT="$(IMAGE_PROJECTS)"
 	@for p in $(IMAGE_PROJECTS); do \
 	  $(PYTHON) release/images.py build $$p --repository $(IMAGE_REPOSITORY) --version $(VERSION) \
 	    --base-image $(BASE_IMAGE) $(if $(filter true,$(PUSH)),--push) || exit 1; \

@@ -116,8 +116,11 @@ def build(project: Path, repository: str, version: str, base_image: str, push: b
     runtime = require_runtime(project, base_image)
     tag = f"{repository}/{project.name}:{version}"
     log(f"building {tag} from {base_image} and {project.name}/{RUNTIME} ({runtime['archive_sha256'][:12]})")
+    # The version label makes each release's image its own, with its own ID, even when nothing
+    # in it changed (the layers are still shared).
     built = docker("build", "--quiet", "--build-arg", f"BASE_IMAGE={base_image}",
-                   "--build-arg", f"RUNTIME_SHA256={runtime['archive_sha256']}", "-t", tag, str(project))
+                   "--build-arg", f"RUNTIME_SHA256={runtime['archive_sha256']}",
+                   "--label", f"org.opencontainers.image.version={version}", "-t", tag, str(project))
     if built.returncode != 0:
         raise ImageError(f"docker build of {tag} failed:\n{built.stderr.strip()[-3000:]}")
     image_id = inspect(tag)["Id"]
