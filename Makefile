@@ -148,8 +148,9 @@ docker-engine: ## install and start a Docker engine, build the local base image 
 version: ## print the release version of this checkout
 	@echo $(VERSION)
 
-bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy and DAG parse times
+bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy, DAG parse times, image check, bytecode
 	$(VPY) tests/bench_platform.py
+	$(VPY) tests/bench_images.py
 
 clean: ## remove build outputs and local environments (keeps $AIRFLOW_HOME)
 	rm -rf dist $(VENV) */.venv */venv.tar.gz */venv.manifest.json
