@@ -38,7 +38,7 @@ DOCKER ?= docker
 # The tests build images and runtimes the way make does.
 export BASE_IMAGE BUILDER_BASE_IMAGE EXTRA_CA_BUNDLE
 
-.PHONY: help install lock test test-projects test-platform venv builder-image image archive \
+.PHONY: help install lock test test-projects test-platform venv builder-image image image-projects archive \
         deploy rollback status deploy-local-build airflow backfill demo docker-engine version bench clean
 
 help: ## list the targets
@@ -107,6 +107,9 @@ image: ## build each container project's image from its runtime [PROJECT=] [IMAG
 	  $(PYTHON) release/images.py build $$p --repository $(IMAGE_REPOSITORY) --version $(VERSION) \
 	    --base-image $(BASE_IMAGE) $(if $(filter true,$(PUSH)),--push) || exit 1; \
 	done
+
+image-projects: ## list the projects that run as a container image (they have a Dockerfile)
+	@echo $(IMAGE_PROJECTS)
 
 archive: $(PLATFORM) ## write dist/platform-airflow-dags-<version>.tar.gz and its .sha256, pinning the images [IMAGE_REPOSITORY=]
 	$(VPY) release/archive.py --version $(VERSION) --dist dist --image-repository $(IMAGE_REPOSITORY)
