@@ -223,3 +223,26 @@ def test_a_base_image_that_cannot_be_pulled_gives_one_line_saying_what_to_run(ch
     assert refused.returncode != 0
     lines = [line for line in refused.stderr.splitlines() if "no-such-base" in line]
     assert len(lines) == 1 and "cannot be pulled: run `make docker-engine`" in lines[0], refused.stderr
+
+
+def test_make_docker_engine_makes_the_local_base_image_the_default(docker_engine, tmp_path):
+    """After `make docker-engine`, later make calls build on the local base image with the host's
+    CAs without being told (local.mk); the command line still wins."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    shutil.copy2(REPO / "Makefile", tree / "Makefile")
+    shutil.copytree(REPO / ".ci", tree / ".ci")
+    # As a new user's shell: nothing of the make that runs this test, nothing set by hand.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("BASE_IMAGE", "BUILDER_BASE_IMAGE", "EXTRA_CA_BUNDLE", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    set_up = run("make", "-C", tree, "docker-engine", env=env, timeout=900)
+    assert "wrote local.mk" in set_up.stdout
+
+    def variable(name: str, *args: str) -> str:
+        return run("make", "-s", "--no-print-directory", "-C", tree, "--eval", f"print-var: ; @echo $({name})",
+                   "print-var", *args, env=env).stdout.strip()
+
+    assert variable("BASE_IMAGE") == variable("BUILDER_BASE_IMAGE") == "localhost/platform-base:bookworm"
+    assert variable("EXTRA_CA_BUNDLE") == "/etc/ssl/certs/ca-certificates.crt"
+    assert variable("BASE_IMAGE", "BASE_IMAGE=example.org/base:1") == "example.org/base:1"
+    assert run("git", "-C", REPO, "check-ignore", "local.mk").returncode == 0
