@@ -69,7 +69,7 @@ def inspect(reference: str, host: str | None = None) -> dict | None:
     """The engine's description of an image, or None when it does not have it."""
     result = docker("image", "inspect", reference, host=host)
     if result.returncode != 0:
-        if "No such image" not in result.stderr and "no such image" not in result.stderr:
+        if "no such image" not in result.stderr.lower():
             raise ImageError(f"the Docker engine at {host or 'the default socket'} does not answer: "
                              f"{result.stderr.strip()[-300:]}")
         return None

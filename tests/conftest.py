@@ -90,7 +90,7 @@ def deployed_release(tmp_path_factory) -> DeployedRelease:
     their images from them (`make image`), and the release pins those images."""
     work = tmp_path_factory.mktemp("deployed")
     version = "test-" + run(sys.executable, REPO / "release/version.py", REPO).stdout.strip()
-    containers = sorted(p.parent.name for p in REPO.glob("*/Dockerfile") if (p.parent / "pyproject.toml").is_file())
+    containers = run("make", "-s", "--no-print-directory", "-C", REPO, "image-projects").stdout.split()
     others = sorted(p.parent.name for p in REPO.glob("*/pyproject.toml") if p.parent.name not in containers)
     pin_images = []
     if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0:

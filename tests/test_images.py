@@ -91,6 +91,9 @@ def checkout(tmp_path_factory, docker_engine) -> Path:
     shutil.copytree(HELLO, tree / "hello", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (tree / "hello/Dockerfile").write_text(DOCKERFILE)
     (tree / "hello/.dockerignore").write_text("*\n!Dockerfile\n!venv.tar.gz\n")
+    # The engine its DAG would use, written as the Docker provider takes it (two slashes).
+    (tree / "hello/conf").mkdir()
+    (tree / "hello/conf/airflow.toml").write_text('docker_url = "unix://var/run/docker.sock"\n')
     (tree / "dags").mkdir()
     (tree / "dags/hello.py").write_text("# a DAG file\n")
     (tree / ".venv").symlink_to(REPO / ".venv")
@@ -188,6 +191,17 @@ def test_an_image_that_is_nowhere_refuses_the_deploy(checkout, registry, tmp_pat
     assert "cannot be pulled" in refused.stderr
     assert live(home) == "releases/local-1"
     assert sorted(p.name for p in (home / "releases").iterdir() if p.is_dir()) == ["local-1"]
+
+
+def test_deploy_refuses_when_the_engine_the_dags_use_does_not_answer(checkout, tmp_path):
+    archive = release(checkout, "engine-1", "localhost", push=False)
+    home = tmp_path / "home"
+    refused = subprocess.run(["make", "--no-print-directory", "-C", str(checkout), "deploy", f"ARCHIVE={archive}",
+                              f"AIRFLOW_HOME={home}"], capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
+    assert refused.returncode != 0
+    assert f"the Docker engine at unix://{tmp_path}/no-engine.sock does not answer" in refused.stderr
+    assert not (home / "current").exists()
 
 
 def test_rollback_refuses_when_the_previous_release_s_image_is_gone(checkout, tmp_path):
