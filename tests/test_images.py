@@ -102,7 +102,12 @@ def checkout(tmp_path_factory, docker_engine) -> Path:
     run(*git, "add", ".")
     run(*git, "commit", "-q", "-m", "a small checkout with a container project")
     run("make", "-C", tree, "venv", timeout=1800)
-    return tree
+    yield tree
+    # The images built from this runtime, and only those, go when the module is done.
+    runtime_sha256 = json.loads((tree / "hello/venv.manifest.json").read_text())["archive_sha256"]
+    built = run("docker", "images", "-q", "--filter", f"label=platform.runtime.sha256={runtime_sha256}").stdout.split()
+    for image_id in sorted(set(built)):
+        subprocess.run(["docker", "rmi", "--force", image_id], capture_output=True)
 
 
 def make(tree: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
