@@ -21,17 +21,24 @@ VERSION := $(shell $(PYTHON) release/version.py . 2>/dev/null || echo unversione
 endif
 ARCHIVE ?= dist/platform-airflow-dags-$(VERSION).tar.gz
 
-# Images. No registry reachable? Build a local base image (`make docker-engine`) and pass
-# BASE_IMAGE=localhost/platform-base:bookworm BUILDER_BASE_IMAGE=localhost/platform-base:bookworm.
-BASE_IMAGE ?= docker.io/library/python:3.11-slim-bookworm
-BUILDER_BASE_IMAGE ?= docker.io/condaforge/miniforge3:latest
+# Images. This machine's defaults come first: `make docker-engine` writes local.mk (git-ignored)
+# with the local base image and CA bundle, so later calls need no arguments. A variable given on
+# the command line or in the environment wins over both.
+-include local.mk
+# Pinned, never :latest. With a venv-packed runtime (no conda in the builder) BASE_IMAGE must be
+# the builder's base, so the interpreter the runtime links to exists in the image.
+BASE_IMAGE ?= docker.io/library/python:3.11.11-slim-bookworm
+BUILDER_BASE_IMAGE ?= docker.io/condaforge/miniforge3:25.3.0-1
 BUILDER_IMAGE := localhost/platform-runtime-builder
+# Images are named <IMAGE_REPOSITORY>/<project>:<version>; PUSH=true pushes them there.
 IMAGE_REPOSITORY ?= localhost
 # A PEM file of extra CA certificates (a corporate proxy's) for builds inside containers.
 EXTRA_CA_BUNDLE ?=
 DOCKER ?= docker
+# The tests build images and runtimes the way make does.
+export BASE_IMAGE BUILDER_BASE_IMAGE EXTRA_CA_BUNDLE
 
-.PHONY: help install lock test test-projects test-platform venv builder-image image archive \
+.PHONY: help install lock test test-projects test-platform venv builder-image image image-projects archive \
         deploy rollback status deploy-local-build airflow backfill demo docker-engine version bench clean
 
 help: ## list the targets
@@ -40,7 +47,7 @@ help: ## list the targets
 $(PLATFORM): requirements/platform.lock
 	@echo "== installing the platform environment into $(VENV) (Airflow, providers, test tools)"
 	test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VPY) -m pip install --quiet "$$(grep '^uv==' requirements/platform.lock)"; }
-	$(UV) pip sync --quiet -p $(VPY) requirements/platform.lock
+	$(UV) pip sync --quiet --compile-bytecode -p $(VPY) requirements/platform.lock
 	touch $@
 
 install: $(PLATFORM) ## install the platform environment (.venv) from requirements/platform.lock
@@ -60,18 +67,23 @@ lock: $(PLATFORM) ## re-resolve requirements/platform.lock and every project's l
 	$(UV) pip install --quiet -p $*/.venv/bin/python -r $*/requirements-dev.lock -e $*
 	touch $@
 
+# JUNIT_DIR=dir: each suite also writes a JUnit report, dir/<suite>.xml (CI shows them).
+junit = $(if $(JUNIT_DIR),--junitxml=$(abspath $(JUNIT_DIR))/$(1).xml)
+
 test: test-projects test-platform ## run every test: each project's suite in its own env, then the platform's
 
 test-projects: $(foreach p,$(PROJECTS),$(p)/.venv/.installed) ## run each project's tests [PROJECT=name]
 	@for p in $(PROJECTS); do \
 	  echo "== testing $$p"; \
-	  (cd $$p && .venv/bin/python -m pytest tests $(PYTEST_ARGS)) || exit 1; \
+	  (cd $$p && .venv/bin/python -m pytest tests $(PYTEST_ARGS) $(call junit,$$p)) || exit 1; \
 	done
 
 test-platform: $(PLATFORM) ## run the platform tests (DAG integrity, build, archive, deploy, end to end)
-	$(VPY) -m pytest tests $(PYTEST_ARGS)
+	$(VPY) -m pytest tests $(PYTEST_ARGS) $(call junit,platform)
 
 builder-image: ## build the runtime builder image [BUILDER_BASE_IMAGE=] [EXTRA_CA_BUNDLE=]
+	@$(DOCKER) image inspect $(BUILDER_BASE_IMAGE) >/dev/null 2>&1 || $(DOCKER) pull --quiet $(BUILDER_BASE_IMAGE) >/dev/null 2>&1 || \
+	  { echo "builder base image $(BUILDER_BASE_IMAGE) is not on this Docker engine and cannot be pulled: run \`make docker-engine\` (it builds localhost/platform-base:bookworm and makes it the default) or pass BUILDER_BASE_IMAGE=<an image you can pull>" >&2; exit 1; }
 	@rm -f conda/.extra-ca/*.crt
 	@if [ -n "$(EXTRA_CA_BUNDLE)" ]; then cp "$(EXTRA_CA_BUNDLE)" conda/.extra-ca/extra.crt; fi
 	$(DOCKER) build --quiet --build-arg BASE_IMAGE=$(BUILDER_BASE_IMAGE) -t $(BUILDER_IMAGE) conda >/dev/null
@@ -87,30 +99,37 @@ venv: $(PLATFORM) $(if $(filter true,$(SKIP_DOCKER)),,builder-image) ## build ea
 	  fi; \
 	done
 
-image: ## build a project's container image, tagged with the release version [PROJECT=arxlive]
+image: ## build each container project's image from its runtime [PROJECT=] [IMAGE_REPOSITORY=host[:port]/path] [PUSH=true]
 	@test -n "$(IMAGE_PROJECTS)" || { echo "no project with a Dockerfile among: $(PROJECTS)"; exit 1; }
+	@# Their runtimes first (nothing to do when up to date): an image is made of one.
+	@$(MAKE) --no-print-directory venv PROJECT="$(IMAGE_PROJECTS)"
 	@for p in $(IMAGE_PROJECTS); do \
-	  rm -f $$p/.extra-ca/*.crt; mkdir -p $$p/.extra-ca; \
-	  if [ -n "$(EXTRA_CA_BUNDLE)" ]; then cp "$(EXTRA_CA_BUNDLE)" $$p/.extra-ca/extra.crt; fi; \
-	  echo "== building $(IMAGE_REPOSITORY)/$$p:$(VERSION)"; \
-	  $(DOCKER) build --quiet --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE_REPOSITORY)/$$p:$(VERSION) $$p || exit 1; \
+	  $(PYTHON) release/images.py build $$p --repository $(IMAGE_REPOSITORY) --version $(VERSION) \
+	    --base-image $(BASE_IMAGE) $(if $(filter true,$(PUSH)),--push) || exit 1; \
 	done
 
-archive: $(PLATFORM) ## write dist/platform-airflow-dags-<version>.tar.gz and its .sha256
-	$(VPY) release/archive.py --version $(VERSION) --dist dist
+image-projects: ## list the projects that run as a container image (they have a Dockerfile)
+	@echo $(IMAGE_PROJECTS)
 
-deploy: $(PLATFORM) ## deploy a release into $AIRFLOW_HOME [ARCHIVE=path-or-URL] [VERSION=]
-	$(VPY) release/deploy.py deploy $(ARCHIVE) --airflow-home $(AIRFLOW_HOME)
+archive: $(PLATFORM) ## write dist/platform-airflow-dags-<version>.tar.gz and its .sha256, pinning the images [IMAGE_REPOSITORY=]
+	$(VPY) release/archive.py --version $(VERSION) --dist dist --image-repository $(IMAGE_REPOSITORY)
 
-rollback: $(PLATFORM) ## switch $AIRFLOW_HOME back to the previous release
-	$(VPY) release/deploy.py rollback --airflow-home $(AIRFLOW_HOME)
+# deploy, rollback and status are standard library only: they run with the host's python3, where
+# there is no platform environment (the CI deploy job, an Airflow host).
+deploy: ## deploy a release into $AIRFLOW_HOME [ARCHIVE=path-or-URL] [VERSION=]
+	$(PYTHON) release/deploy.py deploy $(ARCHIVE) --airflow-home $(AIRFLOW_HOME)
 
-status: $(PLATFORM) ## show the live release and the ones kept
-	$(VPY) release/deploy.py status --airflow-home $(AIRFLOW_HOME)
+rollback: ## switch $AIRFLOW_HOME back to the previous release
+	$(PYTHON) release/deploy.py rollback --airflow-home $(AIRFLOW_HOME)
 
-deploy-local-build: test venv $(if $(IMAGE_PROJECTS),image) archive deploy ## test, build, archive and deploy this checkout into $AIRFLOW_HOME
+status: ## show the live release and the ones kept
+	$(PYTHON) release/deploy.py status --airflow-home $(AIRFLOW_HOME)
+
+# TEST=false leaves out the test step (tests/test_deploy_local_build.py runs this target from
+# inside the test suite, which must not run itself again).
+deploy-local-build: $(if $(filter false,$(TEST)),,test) venv $(if $(IMAGE_PROJECTS),image) archive deploy ## test, build, archive and deploy this checkout into $AIRFLOW_HOME [TEST=false]
 	@echo "== deployed $(VERSION) into $(AIRFLOW_HOME) (dags_folder: $(AIRFLOW_HOME)/current/dags)"
-	@$(VPY) release/deploy.py status --airflow-home $(AIRFLOW_HOME)
+	@$(PYTHON) release/deploy.py status --airflow-home $(AIRFLOW_HOME)
 
 airflow: $(PLATFORM) ## run Airflow (standalone, UI on :8080) on the deployed release
 	@test -d $(AIRFLOW_HOME)/current/dags || { echo "nothing deployed in $(AIRFLOW_HOME): run make deploy-local-build"; exit 1; }
@@ -126,15 +145,16 @@ backfill: $(PLATFORM) ## backfill a DAG through the REST API of a running Airflo
 	@test -n "$(DAG)" -a -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill DAG=image_matching FROM=2026-01-01 TO=2026-03-31"; exit 2; }
 	$(VPY) ops/backfill.py --dag $(DAG) --from $(FROM) --to $(TO) --wait
 
-docker-engine: ## install and start a Docker engine and build the local base image (Debian)
-	bash .ci/docker-engine.sh
+docker-engine: ## install and start a Docker engine, build the local base image (Debian) and make it the default (local.mk)
+	bash .ci/docker-engine.sh local.mk
 
 version: ## print the release version of this checkout (or VERSION=, checked: a name, never a path)
 	@$(PYTHON) release/version.py --check '$(VERSION)'
 
-bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy and DAG parse times, deploy against the pre-hardening one
+bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy (against the pre-hardening one), DAG parse times, image check, bytecode
 	$(VPY) tests/bench_platform.py
 	$(VPY) tests/bench_deploy.py
+	$(VPY) tests/bench_images.py
 
 clean: ## remove build outputs and local environments (keeps $AIRFLOW_HOME)
 	rm -rf dist $(VENV) */.venv */venv.tar.gz */venv.manifest.json

@@ -3,7 +3,8 @@
     python conda/build_runtime.py PROJECT_DIR [--force]   build, unless the inputs are unchanged
     python conda/build_runtime.py PROJECT_DIR --check     exit 1 when the runtime is missing or stale
 
-The runtime holds the project and its dependencies only. Two backends, one shape:
+The runtime holds the project and its dependencies only, with their compiled bytecode. Two
+backends, one shape:
 
 * conda   (conda, mamba or micromamba on PATH): an environment from environment.yml, packed by
           conda-pack. It carries the interpreter, so the target needs no Python of its own.
@@ -130,6 +131,15 @@ def interpreter(env: Path) -> dict:
     return json.loads(run(env / "bin/python", "-c", probe, capture_output=True, text=True).stdout)
 
 
+def compile_bytecode(env: Path) -> None:
+    """Compile every module now, so the runtime ships its bytecode: where it is unpacked (an
+    image, a read-only release) no process could write the cache, and each would compile what
+    it imports at every start. Modules that do not compile (test data, other Pythons' code)
+    cannot be imported either, so compileall's failure for them is no reason to stop."""
+    subprocess.run([str(env / "bin/python"), "-m", "compileall", "-q", "-j", "0", str(env / "lib")],
+                   stdout=subprocess.DEVNULL, check=False)
+
+
 def pack(backend: str, env: Path, output: Path) -> None:
     if backend == "conda":
         packer = shutil.which("conda-pack")
@@ -157,6 +167,7 @@ def build(project: Path, backend: str, frontend: str | None, digest: str) -> dic
         install_project(project, env, workdir)
         if backend == "venv":
             remove_build_tools(project, env)
+        compile_bytecode(env)
         packed = workdir / ARCHIVE
         pack(backend, env, packed)
         python = interpreter(env)

@@ -3,8 +3,9 @@
 
 New and updated arXiv articles (OAI-PMH harvest), enriched with OpenAlex works, once a day from
 Sunday to Thursday at 03:00 UTC (an hour after arXiv's daily update). Project: `arxlive/`, run
-as its container image (`make image PROJECT=arxlive`) by the DockerOperator; the container runs
-the Luigi chain `RootTask --date {{ ds }} --production` and its output is this task's log.
+as its container image (`make image PROJECT=arxlive`; the release's manifest pins it) by the
+DockerOperator; the container runs the Luigi chain `RootTask --date {{ ds }} --production` and
+its output is this task's log.
 
 - **Store, checkpoints, API budget, exports**: the host folder in `arxlive/conf/airflow.toml`
   (`$AIRFLOW_HOME/data/arxlive` by default), mounted at `/data`.
@@ -55,7 +56,7 @@ with DAG(
         task_id="harvest_and_enrich",
         operator="airflow.providers.docker.operators.docker.DockerOperator",
         operator_kwargs={
-            "image": f"{config['image']}:{dagkit.release_version()}",
+            "image": dagkit.image_reference(PROJECT, config["image"]),
             "command": ["RootTask", "--date", "{{ ds }}", "--production"],
             "docker_url": f"{{{{ var.value.get('arxlive_docker_url', '{config['docker_url']}') }}}}",
             "network_mode": f"{{{{ var.value.get('arxlive_network_mode', '{config['network_mode']}') }}}}",

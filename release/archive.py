@@ -33,6 +33,7 @@ from pathlib import Path
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
+import images
 from untrusted import MemberPolicy, Refused, check_members
 from version import InvalidVersion, check_version
 
@@ -216,7 +217,7 @@ def write_archive(root: Path, infos: list[tarfile.TarInfo], manifest: dict, outp
     os.replace(partial, output)
 
 
-def create_release_archive(root: Path, version: str, dist: Path) -> Path:
+def create_release_archive(root: Path, version: str, dist: Path, image_repository: str | None = None) -> Path:
     try:
         check_version(version)
     except InvalidVersion as error:
@@ -230,6 +231,8 @@ def create_release_archive(root: Path, version: str, dist: Path) -> Path:
     infos = members(root, paths)
     scan_for_secrets(root, files)
     manifest = build_manifest(root, version, files, links, runtimes)
+    if image_repository:
+        manifest["images"] = images.manifest_entries(root, image_repository, version)
     dist.mkdir(parents=True, exist_ok=True)
     output = dist / f"{PREFIX}-{version}.tar.gz"
     write_archive(root, infos, manifest, output)
@@ -245,10 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", required=True, help="the release version (see release/version.py)")
     parser.add_argument("--root", type=Path, default=Path("."), help="the checkout (default: .)")
     parser.add_argument("--dist", type=Path, default=Path("dist"), help="where to write (default: dist)")
+    parser.add_argument("--image-repository", help="pin the images of container projects, <repository>/<project>:<version>")
     args = parser.parse_args(argv)
     try:
-        create_release_archive(args.root, args.version, args.dist)
-    except ArchiveError as error:
+        create_release_archive(args.root, args.version, args.dist, args.image_repository)
+    except (ArchiveError, images.ImageError) as error:
         print(f"archive: error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -39,6 +39,7 @@ import tempfile
 import zlib
 from pathlib import Path
 
+import images
 from untrusted import MemberPolicy, Refused, download
 from version import InvalidVersion, check_version
 
@@ -337,6 +338,7 @@ def deploy(source: str, airflow_home: Path, keep: int = 5) -> str:
             archive, checksum = fetch(source, incoming)
             staged = incoming / "release"
             manifest = prepare(archive, checksum, staged)
+            images.check_available(staged, manifest, error=DeployError)
             name = releases.name_for(manifest["version"], manifest)
             target = releases.dir / name
             if not target.exists():
@@ -359,6 +361,7 @@ def rollback(airflow_home: Path) -> str:
         while len(history) > 1:
             history.pop()
             if (releases.dir / history[-1]).is_dir():
+                images.check_available(releases.dir / history[-1], error=DeployError)
                 releases.record(history)
                 releases.switch(history[-1])
                 log(f"rolled back: {releases.current} -> releases/{history[-1]}")

@@ -36,6 +36,12 @@ def run(*command, **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
+def make_variable(name: str) -> str:
+    """A variable as the Makefile sets it (the environment, else local.mk, else its default)."""
+    return run("make", "-s", "--no-print-directory", "-C", REPO, "--eval", f"print-var: ; @echo $({name})",
+               "print-var").stdout.strip()
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> str:
     """The docker CLI, when an engine answers; otherwise a skip (or a failure under CI)."""
@@ -123,11 +129,22 @@ class DeployedRelease:
 
 @pytest.fixture(scope="session")
 def deployed_release(tmp_path_factory) -> DeployedRelease:
-    """This checkout built (runtimes on the host), archived and deployed into a fresh AIRFLOW_HOME."""
+    """This checkout built, archived and deployed into a fresh AIRFLOW_HOME. Runtimes are built on
+    the host; with a Docker engine, the container projects' runtimes are built in the builder and
+    their images from them (`make image`), and the release pins those images."""
     work = tmp_path_factory.mktemp("deployed")
-    run("make", "-C", REPO, "venv", "SKIP_DOCKER=true", timeout=1800)
     version = "test-" + run(sys.executable, REPO / "release/version.py", REPO).stdout.strip()
-    run(sys.executable, REPO / "release/archive.py", "--root", REPO, "--version", version, "--dist", work / "dist")
+    containers = run("make", "-s", "--no-print-directory", "-C", REPO, "image-projects").stdout.split()
+    others = sorted(p.parent.name for p in REPO.glob("*/pyproject.toml") if p.parent.name not in containers)
+    pin_images = []
+    if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
+        run("make", "-C", REPO, "image", f"VERSION={version}", timeout=1800)
+        pin_images = ["--image-repository", make_variable("IMAGE_REPOSITORY")]
+    else:
+        others += containers
+    run("make", "-C", REPO, "venv", "SKIP_DOCKER=true", f"PROJECT={' '.join(others)}", timeout=1800)
+    run(sys.executable, REPO / "release/archive.py", "--root", REPO, "--version", version, "--dist", work / "dist",
+        *pin_images)
     airflow_home = work / "airflow-home"
     run(sys.executable, REPO / "release/deploy.py", "deploy",
         work / "dist" / f"platform-airflow-dags-{version}.tar.gz", "--airflow-home", airflow_home)

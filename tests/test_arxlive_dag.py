@@ -18,9 +18,8 @@ API_KEY = "oa-key-never-in-logs-7f3a"
 
 @pytest.fixture(scope="module")
 def arxlive_image(deployed_release, docker_engine) -> str:
-    """The project's image, tagged with the deployed release's version as the DAG expects."""
-    run("make", "-C", REPO, "image", "PROJECT=arxlive", f"VERSION={deployed_release.version}", timeout=1800)
-    return f"localhost/arxlive:{deployed_release.version}"
+    """The project's image as the deployed release pins it (conftest's deployed_release built it)."""
+    return json.loads((deployed_release.release / "manifest.json").read_text())["images"]["arxlive"]["reference"]
 
 
 @pytest.fixture

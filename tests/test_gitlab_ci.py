@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
+import re
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -50,14 +52,21 @@ def test_the_ci_file_passes_gitlab_s_schema():
 
 def test_the_stages_and_what_each_job_runs():
     config = ci()
-    assert config["stages"] == ["test", "build", "publish", "deploy"]
+    assert config["stages"] == ["test", "build", "publish", "release", "deploy"]
     jobs = {name: job for name, job in config.items() if isinstance(job, dict) and "script" in job}
     assert {name: job["stage"] for name, job in jobs.items()} == {
-        "test": "test", "build": "build", "publish": "publish", "deploy": "deploy"}
-    assert "make test" in jobs["test"]["script"]
+        "test": "test", "build": "build", "publish": "publish", "release": "release", "deploy": "deploy"}
+    assert "make test JUNIT_DIR=reports" in jobs["test"]["script"]
     assert "condaforge/miniforge3" in jobs["build"]["image"]
     assert "make venv SKIP_DOCKER=true" in jobs["build"]["script"]
-    assert "make archive" in jobs["build"]["script"]
+    # Images are built from the runtimes just built, pushed to this project's registry, and the
+    # archive pins them.
+    build = "\n".join(jobs["build"]["script"])
+    assert 'make image SKIP_DOCKER=true PUSH=true IMAGE_REPOSITORY="$CI_REGISTRY_IMAGE"' in build
+    assert build.index("make venv") < build.index("make image") < build.index("make archive")
+    assert 'make archive IMAGE_REPOSITORY="$CI_REGISTRY_IMAGE"' in build
+    assert any("docker login --username gitlab-ci-token --password-stdin" in line
+               for line in jobs["build"]["before_script"])
     assert jobs["build"]["artifacts"]["reports"]["dotenv"] == "dist/build.env"
     # publish and deploy: tags and the default branch only; deploy waits for a person.
     for name in ("publish", "deploy"):
@@ -65,6 +74,40 @@ def test_the_stages_and_what_each_job_runs():
         assert conditions == ["$CI_COMMIT_TAG", "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"], name
     assert all(rule.get("when") == "manual" for rule in jobs["deploy"]["rules"])
     assert jobs["deploy"]["tags"] == ["airflow-host"]
+
+
+def test_the_gitlab_conventions():
+    jobs = {name: job for name, job in ci().items() if isinstance(job, dict) and "script" in job}
+    # JUnit reports, kept when the tests fail.
+    assert jobs["test"]["artifacts"]["when"] == "always"
+    assert jobs["test"]["artifacts"]["reports"]["junit"] == "reports/*.xml"
+    # The test job requires what .ci/run requires.
+    required = set(re.findall(r"(REQUIRE_[A-Z_]+)=1", (REPO / ".ci/run").read_text()))
+    assert required and {k for k, v in jobs["test"]["variables"].items() if k.startswith("REQUIRE_") and v == "1"} == required
+    # A release on tags, linking the package that publish uploaded.
+    assert [rule["if"] for rule in jobs["release"]["rules"]] == ["$CI_COMMIT_TAG"]
+    link = jobs["release"]["release"]["assets"]["links"][0]
+    assert link["url"] == "$PACKAGE_URL" and link["link_type"] == "package"
+    assert jobs["release"]["release"]["tag_name"] == "$CI_COMMIT_TAG"
+    # The deploy environment has a URL and a tier.
+    environment = jobs["deploy"]["environment"]
+    assert environment["url"] == "$AIRFLOW_URL" and environment["deployment_tier"] == "production"
+    # Every image is pinned to a version: none is :latest or untagged.
+    for name, job in jobs.items():
+        if "image" in job:
+            assert re.search(r":[0-9v][^:/]*$", job["image"]) and not job["image"].endswith(":latest"), name
+
+
+def test_the_deploy_job_needs_no_airflow():
+    """make deploy and make status run the release scripts with the host's python3: nothing of
+    the platform environment (Airflow) is installed first, and they import the standard library only."""
+    dry = run("make", "-n", "-C", REPO, "deploy", "status", "ARCHIVE=x.tar.gz", "AIRFLOW_HOME=/nowhere",
+              "PYTHON=python3").stdout
+    assert "pip" not in dry and ".venv" not in dry, dry
+    probe = ("import sys; sys.path.insert(0, 'release'); import deploy, images; "
+             "print(sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'deploy', 'images', '__main__'}))")
+    # -S: without site-packages, an import of anything outside the standard library fails.
+    assert run(sys.executable, "-I", "-S", "-c", probe, cwd=REPO).stdout.strip() == "[]"
 
 
 @pytest.mark.skipif(shutil.which("dash") is None, reason="no dash to check POSIX shell syntax")
@@ -158,11 +201,12 @@ def listed_jobs(output: str) -> dict[str, tuple[str, str]]:
     return jobs
 
 
-def test_gitlab_ci_local_lists_the_four_stages_and_honours_the_rules(gitlab_ci_local, checkout):
+def test_gitlab_ci_local_lists_the_stages_and_honours_the_rules(gitlab_ci_local, checkout):
     on_tag = gcl(gitlab_ci_local, checkout, "--list", "--variable", f"CI_COMMIT_TAG={TAG}")
     assert listed_jobs(on_tag.stdout) == {
         "test": ("test", "on_success"), "build": ("build", "on_success"),
-        "publish": ("publish", "on_success"), "deploy": ("deploy", "manual")}
+        "publish": ("publish", "on_success"), "release": ("release", "on_success"),
+        "deploy": ("deploy", "manual")}
     # A feature branch without a tag builds, but neither publishes nor deploys.
     branch = gcl(gitlab_ci_local, checkout, "--list", "--variable", "CI_COMMIT_BRANCH=feature",
                  "--variable", "CI_COMMIT_REF_NAME=feature", "--unset-variable", "CI_COMMIT_TAG")
@@ -171,7 +215,7 @@ def test_gitlab_ci_local_lists_the_four_stages_and_honours_the_rules(gitlab_ci_l
 
 def test_gitlab_ci_local_renders_the_pipeline(gitlab_ci_local, checkout):
     preview = yaml.safe_load(gcl(gitlab_ci_local, checkout, "--preview").stdout.split("---", 1)[-1])
-    assert [s for s in preview["stages"] if not s.startswith(".")] == ["test", "build", "publish", "deploy"]
+    assert [s for s in preview["stages"] if not s.startswith(".")] == ["test", "build", "publish", "release", "deploy"]
     assert preview["deploy"]["tags"] == ["airflow-host"]
 
 
@@ -234,6 +278,8 @@ def test_build_publish_and_deploy_run_under_gitlab_ci_local(gitlab_ci_local, che
         "--variable", f"CI_API_V4_URL={api}", "--variable", f"CI_JOB_TOKEN={TOKEN}",
         "--variable", "CI_PROJECT_ID=1", "--variable", f"CI_COMMIT_TAG={TAG}",
         "--variable", f"DEPLOY_AIRFLOW_HOME={airflow_home}",
+        # The small checkout has no container project: nothing to log in to a registry for.
+        "--unset-variable", "CI_REGISTRY",
         timeout=900,
     )
     log = result.stdout + result.stderr

@@ -151,6 +151,10 @@ CASES = [
     ("runtime of a missing project", lambda r, s: r.manifest["runtimes"].update({"../x": {}}), "has no ../x/venv.tar.gz"),
     ("python_path not a Python", lambda r, s: r.manifest["runtimes"]["hello"].update({"python_path": "/bin/sh"}),
      "invalid python_path '/bin/sh'"),
+    ("image reference that is an option", lambda r, s: r.manifest.update(
+        {"images": {"hello": {"reference": "--help", "image_id": "sha256:" + "0" * 64}}}),
+        "not a valid image reference"),
+    ("images not a mapping", lambda r, s: r.manifest.update({"images": ["x"]}), "images is not an object"),
     ("runtime folder in the release", lambda r, s: r.add("hello/venv/bin/python"), "hello/venv is in the archive"),
     # Inside a runtime archive (hello/venv.tar.gz), unpacked into <release>/hello/venv.
     ("runtime: dot-dot name", lambda r, s: r.runtime(runtime_member("../../../../../../sentinel/x")),

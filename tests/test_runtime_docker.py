@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run
+from conftest import REPO, make_variable, run
 
 pytestmark = pytest.mark.docker
 
 HELLO = Path(__file__).parent / "fixtures/hello"
-# Where no registry is reachable, CI builds a base image locally and names it here.
-BUILDER_BASE_IMAGE = os.environ.get("BUILDER_BASE_IMAGE", "docker.io/condaforge/miniforge3:latest")
 
 
 @pytest.fixture
@@ -33,19 +30,20 @@ def checkout(tmp_path) -> Path:
 
 
 def test_make_venv_builds_in_the_builder_container(docker_engine, checkout, tmp_path):
-    make = ["make", "-C", checkout, "venv", f"BUILDER_BASE_IMAGE={BUILDER_BASE_IMAGE}"]
-    if os.environ.get("EXTRA_CA_BUNDLE"):
-        make.append(f"EXTRA_CA_BUNDLE={os.environ['EXTRA_CA_BUNDLE']}")
+    # This machine's settings (local.mk after `make docker-engine`), as make in the checkout would read them.
+    builder_base = make_variable("BUILDER_BASE_IMAGE")
+    make = ["make", "-C", checkout, "venv", f"BUILDER_BASE_IMAGE={builder_base}",
+            f"EXTRA_CA_BUNDLE={make_variable('EXTRA_CA_BUNDLE')}"]
     built = run(*make, timeout=900)
     assert "hello: no conda" in built.stdout or "building with" in built.stdout
     manifest = json.loads((checkout / "hello/venv.manifest.json").read_text())
-    assert manifest["builder"].endswith(f"docker:{BUILDER_BASE_IMAGE}")
+    assert manifest["builder"].endswith(f"docker:{builder_base}")
     assert not any(p["name"].lower().startswith("apache-airflow") for p in manifest["packages"])
 
     # The runtime runs in a container of the image it was built for, unpacked at another path.
     with tarfile.open(checkout / "hello/venv.tar.gz") as tar:
         tar.extractall(tmp_path / "runtime", filter="fully_trusted")
-    out = run(docker_engine, "run", "--rm", "-v", f"{tmp_path / 'runtime'}:/opt/hello:ro", BUILDER_BASE_IMAGE,
+    out = run(docker_engine, "run", "--rm", "-v", f"{tmp_path / 'runtime'}:/opt/hello:ro", builder_base,
               "/opt/hello/bin/python", "-m", "hello").stdout
     assert "hello from /opt/hello" in out
 

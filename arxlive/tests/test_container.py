@@ -1,12 +1,13 @@
 """The image: built like `make image` does, run with --network host against the fakes on loopback.
 
-BASE_IMAGE and EXTRA_CA_BUNDLE are read from the environment like the Makefile does
-(e.g. BASE_IMAGE=localhost/platform-base:bookworm EXTRA_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
-where no registry is reachable); without BASE_IMAGE the Dockerfile's public default is used.
+The image is the base image plus arxlive/venv.tar.gz, which `make venv PROJECT=arxlive` builds in
+the runtime builder first (nothing when it is up to date). BASE_IMAGE and EXTRA_CA_BUNDLE come
+from the environment, else from the Makefile's settings (local.mk after `make docker-engine`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from conftest import PROJECT, require, stats, summary_of
 
 pytestmark = pytest.mark.docker
 
+REPO = PROJECT.parent
 TAG = "localhost/arxlive:pytest"
 PLANTED = "PLANTED-api-key-7f3c9e21d4"
 RUNTIME_KEY = "runtime-api-key-55aa11"
@@ -32,30 +34,36 @@ def docker(*args, timeout=600, check=True, **kw) -> subprocess.CompletedProcess:
     return r
 
 
+def make(*args, timeout=1800) -> str:
+    r = subprocess.run(["make", "-s", "--no-print-directory", "-C", str(REPO), *args],
+                       capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, f"make {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r.stdout
+
+
 @pytest.fixture(scope="session")
 def image(tmp_path_factory):
     if shutil.which("docker") is None:
         require("REQUIRE_DOCKER", "docker CLI not installed")
     if subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode != 0:
         require("REQUIRE_DOCKER", "Docker engine not reachable (docker info failed)")
-    base = os.environ.get("BASE_IMAGE") or "python:3.11-slim-bookworm"
+    base = os.environ.get("BASE_IMAGE") or make("--eval", "base-image: ; @echo $(BASE_IMAGE)", "base-image").strip()
     if subprocess.run(["docker", "image", "inspect", base], capture_output=True, timeout=60).returncode != 0 and \
             subprocess.run(["docker", "pull", base], capture_output=True, timeout=300).returncode != 0:
         require("REQUIRE_DOCKER", f"base image {base} is not here and cannot be pulled "
-                                  "(set BASE_IMAGE, e.g. localhost/platform-base:bookworm from make docker-engine)")
+                                  "(run make docker-engine, which builds localhost/platform-base:bookworm)")
+    make("venv", "PROJECT=arxlive")
     ctx = tmp_path_factory.mktemp("context")
-    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "requirements.lock", "luigi.cfg"):
+    for name in ("Dockerfile", ".dockerignore", "luigi.cfg", "venv.tar.gz"):
         shutil.copy2(PROJECT / name, ctx / name)
-    shutil.copytree(PROJECT / "src", ctx / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    (ctx / ".extra-ca").mkdir()
-    if os.environ.get("EXTRA_CA_BUNDLE"):
-        shutil.copy(os.environ["EXTRA_CA_BUNDLE"], ctx / ".extra-ca" / "extra.crt")
     # credentials a careless developer left lying around must not reach the image
+    shutil.copytree(PROJECT / "src", ctx / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (ctx / ".env").write_text(f"ARXLIVE_OPENALEX_API_KEY={PLANTED}\n")
     (ctx / "src" / "arxlive" / ".env").write_text(f"ARXLIVE_OPENALEX_API_KEY={PLANTED}\n")
     (ctx / "openalex.key").write_text(PLANTED)
-    args = ["build", "-q", "-t", TAG, "--build-arg", f"BASE_IMAGE={base}"]
-    docker(*args, str(ctx), timeout=900,
+    runtime_sha256 = hashlib.sha256((ctx / "venv.tar.gz").read_bytes()).hexdigest()
+    docker("build", "-q", "-t", TAG, "--build-arg", f"BASE_IMAGE={base}",
+           "--build-arg", f"RUNTIME_SHA256={runtime_sha256}", str(ctx), timeout=900,
            env={**os.environ, "ARXLIVE_OPENALEX_API_KEY": PLANTED})
     return TAG
 
@@ -136,5 +144,21 @@ def test_image_holds_no_credentials_and_runs_as_non_root(image):
     assert not hits, f"planted key found in {hits}"
     assert not [n for n in names if "extra-ca" in n or n.endswith("/ca.pem") or n.endswith(".env")]
     assert "opt/arxlive/luigi.cfg" in names
-    # the final stage holds the venv and luigi.cfg, not the build inputs
+    # the runtime unpacked and luigi.cfg, not the build inputs
     assert not [n for n in names if n.startswith(("src/", "tmp/")) and not n.endswith("/")]
+    assert not [n for n in names if n.endswith("venv.tar.gz")]
+
+
+def test_image_runs_the_packed_runtime_with_its_bytecode(image):
+    """The runtime in the image is arxlive/venv.tar.gz, unpacked as it is: no second install,
+    and every module compiled, since its user cannot write a cache there."""
+    labels = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]["Labels"]
+    assert labels["platform.runtime.sha256"] == hashlib.sha256((PROJECT / "venv.tar.gz").read_bytes()).hexdigest()
+    manifest = json.loads((PROJECT / "venv.manifest.json").read_text())
+    probe = ("import importlib.metadata as m, importlib.util as u, json, os, sys, arxlive.tasks as t; "
+             "print(json.dumps({'prefix': sys.prefix, 'packages': sorted(d.metadata['Name'].lower() for d in m.distributions()), "
+             "'cached': os.path.exists(u.cache_from_source(t.__file__)), 'uid': os.getuid()}))")
+    out = json.loads(docker("run", "--rm", "--entrypoint", "python", image, "-c", probe).stdout)
+    assert out["prefix"] == "/opt/runtime" and out["uid"] == 10001
+    assert out["packages"] == sorted(p["name"].lower() for p in manifest["packages"])
+    assert out["cached"], "arxlive.tasks has no compiled bytecode in the image"

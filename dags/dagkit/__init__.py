@@ -3,7 +3,7 @@
 A deployed release looks like this (``$AIRFLOW_HOME/current`` points at one of them)::
 
     releases/<version>/
-        manifest.json        version, git sha, checksums (written by `make archive`)
+        manifest.json        version, git sha, checksums, pinned images (written by `make archive`)
         dags/                Airflow's dags_folder; this package lives here
         <project>/           a project folder: conf/, src/, venv.tar.gz
         <project>/venv/      the runtime, unpacked by `make deploy` for the host to run
@@ -58,6 +58,14 @@ def release_manifest() -> dict:
 def release_version() -> str:
     """The deployed release's version (also the tag of the images it runs); ``dev`` in a checkout."""
     return release_manifest().get("version", "dev")
+
+
+def image_reference(project: str, repository: str) -> str:
+    """The image a container project runs: the release pins it in its manifest (by registry
+    digest, or by its local image ID; `make deploy` checked the engine has it). A source
+    checkout, or a release archived without images, runs <repository>/<project>:<version>."""
+    pinned = release_manifest().get("images", {}).get(project)
+    return pinned["reference"] if pinned else f"{repository}:{release_version()}"
 
 
 def data_path(path: str) -> Path:

@@ -1,0 +1,246 @@
+"""Project images: built from the packed runtime, pinned in the release manifest, checked on deploy.
+
+    python release/images.py build PROJECT_DIR --repository R --version V --base-image B [--push]
+
+A project that runs as a container (it has a Dockerfile) gets an image made of a base image and
+its packed runtime, the same venv.tar.gz that is archived: `build` checks the runtime is up to
+date and fits the base image, builds <R>/<project>:<V>, and with --push pushes it.
+
+`make archive` records each image in manifest.json (`manifest_entries`):
+
+    "images": {"<project>": {"reference": ..., "image_id": "sha256:...", "runtime_sha256": ...}}
+
+The reference is <R>/<project>@sha256:<registry digest> once pushed. An image that was never
+pushed has no registry digest, and the Docker provider looks images up by name, so it is pinned
+by a tag that is its image ID, <R>/<project>:sha256-<id>, which `build` adds; deploy checks the
+tag still names that image.
+
+`make deploy` and `make rollback` call `check_available` before they switch: every image must be
+on the Docker engine the DAGs use, or be pulled from its registry by digest; otherwise nothing
+switches and the error names the image.
+
+Standard library only (deploy runs with the host's python3); the engine is reached through the
+`docker` CLI, which brings the credentials of `docker login` along.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+RUNTIME = "venv.tar.gz"
+RUNTIME_MANIFEST = "venv.manifest.json"
+# The label that says which runtime an image was built from (its sha256).
+RUNTIME_LABEL = "platform.runtime.sha256"
+LOCAL_TAG_PREFIX = "sha256-"
+# <host[:port]/path/name> with a tag or a digest, as Docker spells them; never an option.
+IMAGE_REFERENCE = re.compile(r"[a-z0-9][a-z0-9._-]*(:[0-9]+)?(/[a-z0-9][a-z0-9._-]*)*"
+                             r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})")
+IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
+BUILD_RUNTIME = Path(__file__).resolve().parents[1] / "conda/build_runtime.py"
+
+
+class ImageError(Exception):
+    """An image that cannot be built, recorded or found; names the image and what to run."""
+
+
+def log(message: str) -> None:
+    print(f"image: {message}", flush=True)
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def docker(*args: str, host: str | None = None, capture: bool = True) -> subprocess.CompletedProcess:
+    """The docker CLI, against `host` (a DOCKER_HOST value) when given."""
+    env = {**os.environ, "DOCKER_HOST": host} if host else None
+    try:
+        return subprocess.run(["docker", *args], env=env, text=True,
+                              stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise ImageError("no docker CLI on PATH (make docker-engine installs one)") from None
+
+
+def inspect(reference: str, host: str | None = None) -> dict | None:
+    """The engine's description of an image, or None when it does not have it."""
+    result = docker("image", "inspect", reference, host=host)
+    if result.returncode != 0:
+        if "no such image" not in result.stderr.lower():
+            raise ImageError(f"the Docker engine at {host or 'the default socket'} does not answer: "
+                             f"{result.stderr.strip()[-300:]}")
+        return None
+    return json.loads(result.stdout)[0]
+
+
+def image_projects(root: Path) -> list[str]:
+    """Top-level project folders that run as a container (they hold a Dockerfile)."""
+    return sorted(p.parent.name for p in root.glob("*/Dockerfile") if (p.parent / "pyproject.toml").is_file())
+
+
+# --- build -------------------------------------------------------------------------------------
+
+def require_base_image(base_image: str) -> None:
+    if inspect(base_image) is None and docker("pull", "--quiet", base_image).returncode != 0:
+        raise ImageError(f"base image {base_image} is not on this Docker engine and cannot be pulled: run "
+                         "`make docker-engine` (it builds localhost/platform-base:bookworm and makes it the "
+                         "default) or pass BASE_IMAGE=<an image you can pull>")
+
+
+def require_runtime(project: Path, base_image: str) -> dict:
+    """The runtime's manifest, once the runtime is up to date and its interpreter is in the base image."""
+    name = project.name
+    if subprocess.run([sys.executable, str(BUILD_RUNTIME), str(project), "--check"],
+                      stdout=subprocess.DEVNULL).returncode != 0:
+        raise ImageError(f"{name} has no up-to-date runtime: run `make venv PROJECT={name}` first")
+    manifest = json.loads((project / RUNTIME_MANIFEST).read_text())
+    if sha256_of(project / RUNTIME) != manifest["archive_sha256"]:
+        raise ImageError(f"{name}/{RUNTIME} does not match its {RUNTIME_MANIFEST}: run `make venv PROJECT={name} FORCE=true`")
+    # A venv-packed runtime links to its interpreter (a conda-packed one carries it).
+    python = manifest.get("python_path")
+    if python and docker("run", "--rm", "--entrypoint", "test", base_image, "-x", python).returncode != 0:
+        raise ImageError(
+            f"{name}/{RUNTIME} was packed with venv-pack against {python}, which base image {base_image} does "
+            f"not have: build the runtime in the builder on the same base (`make venv PROJECT={name}` with "
+            f"BUILDER_BASE_IMAGE={base_image}, without SKIP_DOCKER=true), or with conda")
+    return manifest
+
+
+def build(project: Path, repository: str, version: str, base_image: str, push: bool) -> str:
+    """Build <repository>/<project>:<version> from the project's runtime; returns its reference."""
+    project = project.resolve()
+    require_base_image(base_image)
+    runtime = require_runtime(project, base_image)
+    tag = f"{repository}/{project.name}:{version}"
+    log(f"building {tag} from {base_image} and {project.name}/{RUNTIME} ({runtime['archive_sha256'][:12]})")
+    # The version label makes each release's image its own, with its own ID, even when nothing
+    # in it changed (the layers are still shared).
+    built = docker("build", "--quiet", "--build-arg", f"BASE_IMAGE={base_image}",
+                   "--build-arg", f"RUNTIME_SHA256={runtime['archive_sha256']}",
+                   "--label", f"org.opencontainers.image.version={version}", "-t", tag, str(project))
+    if built.returncode != 0:
+        raise ImageError(f"docker build of {tag} failed:\n{built.stderr.strip()[-3000:]}")
+    image_id = inspect(tag)["Id"]
+    local = f"{repository}/{project.name}:{LOCAL_TAG_PREFIX}{image_id.removeprefix('sha256:')}"
+    if docker("tag", tag, local).returncode != 0:
+        raise ImageError(f"could not tag {tag} as {local}")
+    if not push:
+        log(f"built {tag} ({image_id[:19]}), not pushed")
+        return local
+    log(f"pushing {tag}")
+    pushed = docker("push", "--quiet", tag)
+    if pushed.returncode != 0:
+        raise ImageError(f"docker push {tag} failed: {pushed.stderr.strip()[-1000:]}")
+    reference = registry_reference(inspect(tag), f"{repository}/{project.name}")
+    log(f"pushed {reference}")
+    return reference
+
+
+# --- the release manifest -------------------------------------------------------------------------
+
+def registry_reference(info: dict, name: str) -> str | None:
+    """name@sha256:<digest> when the image was pushed to (or pulled from) that repository."""
+    return next((d for d in info.get("RepoDigests") or [] if d.rpartition("@")[0] == name), None)
+
+
+def manifest_entries(root: Path, repository: str, version: str) -> dict:
+    """The "images" entry of a release manifest: each image project's image, pinned."""
+    entries = {}
+    for project in image_projects(root):
+        tag = f"{repository}/{project}:{version}"
+        info = inspect(tag)
+        if info is None:
+            raise ImageError(f"no image {tag} on this Docker engine: run `make image PROJECT={project} "
+                             f"VERSION={version} IMAGE_REPOSITORY={repository}` first")
+        runtime_sha256 = sha256_of(root / project / RUNTIME)
+        built_from = (info["Config"].get("Labels") or {}).get(RUNTIME_LABEL)
+        if built_from != runtime_sha256:
+            raise ImageError(f"{tag} was built from another runtime than {project}/{RUNTIME}: "
+                             f"run `make image PROJECT={project}` again")
+        image_id = info["Id"]
+        reference = registry_reference(info, f"{repository}/{project}") or \
+            f"{repository}/{project}:{LOCAL_TAG_PREFIX}{image_id.removeprefix('sha256:')}"
+        entries[project] = {"reference": reference, "image_id": image_id, "runtime_sha256": runtime_sha256}
+    return entries
+
+
+# --- deploy and rollback -----------------------------------------------------------------------------
+
+def engine_of(release: Path, project: str) -> str | None:
+    """Where the project's DAG runs its containers: DOCKER_HOST, else conf/airflow.toml's docker_url."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    config = release / project / "conf/airflow.toml"
+    url = tomllib.loads(config.read_text()).get("docker_url") if config.is_file() else None
+    # docker-py reads unix://var/run/docker.sock as an absolute path; the CLI wants three slashes.
+    if url and url.startswith("unix://") and not url.startswith("unix:///"):
+        url = "unix:///" + url.removeprefix("unix://")
+    return url
+
+
+def check_available(release: Path, manifest: dict | None = None, error: type[Exception] = ImageError) -> None:
+    """Every image of the release (its manifest, else release/manifest.json) is on the engine its
+    DAG uses, pulled by digest when it is not; raises `error` naming the first that is not."""
+    if manifest is None:
+        manifest = json.loads((release / "manifest.json").read_text())
+    entries = manifest.get("images", {})
+    if not isinstance(entries, dict):
+        raise error("the manifest's images is not an object")
+    for project, image in sorted(entries.items()):
+        # The manifest comes from an archive: what reaches the docker CLI must be a reference.
+        reference = image.get("reference") if isinstance(image, dict) else None
+        image_id = image.get("image_id") if isinstance(image, dict) else None
+        if not (isinstance(reference, str) and IMAGE_REFERENCE.fullmatch(reference)
+                and isinstance(image_id, str) and IMAGE_ID.fullmatch(image_id)):
+            raise error(f"the manifest's image of {project!r} is not a valid image reference and ID")
+        try:
+            host = engine_of(release, project)
+            where = f"the Docker engine at {host or 'the default socket'}"
+            info = inspect(reference, host)
+            if info is None and "@sha256:" in reference:
+                log(f"pulling {reference}")
+                pulled = docker("pull", "--quiet", reference, host=host)
+                if pulled.returncode != 0:
+                    raise ImageError(f"image {reference} of {project} is not on {where} and cannot be pulled: "
+                                     f"{pulled.stderr.strip()[-500:]}")
+                info = inspect(reference, host)
+            if info is None:
+                raise ImageError(f"image {reference} of {project} is not on {where}, and it was never pushed "
+                                 "to a registry: build it there (make image) or publish it "
+                                 "(make image PUSH=true IMAGE_REPOSITORY=<registry>/<path>)")
+            if info["Id"] != image_id:
+                raise ImageError(f"image {reference} of {project} on {where} is {info['Id']}, "
+                                 f"not the release's {image_id}")
+        except ImageError as problem:
+            raise error(str(problem)) from None
+        log(f"{project}: {reference} is on {where}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    command = commands.add_parser("build", help="build (and push) a project's image")
+    command.add_argument("project", type=Path, help="the project folder (holds a Dockerfile)")
+    command.add_argument("--repository", required=True, help="host[:port]/path the image is named under")
+    command.add_argument("--version", required=True, help="the image tag: the release version")
+    command.add_argument("--base-image", required=True, help="the image the runtime is put on")
+    command.add_argument("--push", action="store_true", help="push the image to its repository")
+    args = parser.parse_args(argv)
+    try:
+        build(args.project, args.repository, args.version, args.base_image, args.push)
+    except ImageError as error:
+        print(f"image: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
