@@ -37,13 +37,16 @@ DOCKER ?= docker
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}'
 
-$(PLATFORM): requirements/platform.lock
-	@echo "== installing the platform environment into $(VENV) (Airflow, providers, test tools)"
+$(PLATFORM): requirements/platform.lock pyproject.toml
+	@echo "== installing the platform environment into $(VENV) (Airflow, providers, test tools, platformkit)"
 	test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VPY) -m pip install --quiet "$$(grep '^uv==' requirements/platform.lock)"; }
 	$(UV) pip sync --quiet -p $(VPY) requirements/platform.lock
+	@# The platform's own package, editable: every Airflow process imports its DAG bundle class
+	@# from this checkout, before any release exists (sync above removes what the lock lacks).
+	$(UV) pip install --quiet -p $(VPY) --no-deps -e .
 	touch $@
 
-install: $(PLATFORM) ## install the platform environment (.venv) from requirements/platform.lock
+install: $(PLATFORM) ## install the platform environment (.venv) from requirements/platform.lock, and platformkit
 
 lock: $(PLATFORM) ## re-resolve requirements/platform.lock and every project's locks
 	cd requirements && ../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu platform.in -o platform.lock
