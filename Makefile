@@ -112,7 +112,7 @@ status: $(PLATFORM) ## show the live release and the ones kept
 	$(VPY) release/deploy.py status --airflow-home $(AIRFLOW_HOME)
 
 deploy-local-build: test venv $(if $(IMAGE_PROJECTS),image) archive deploy ## test, build, archive and deploy this checkout into $AIRFLOW_HOME
-	@echo "== deployed $(VERSION) into $(AIRFLOW_HOME) (dags_folder: $(AIRFLOW_HOME)/current/dags)"
+	@echo "== deployed $(VERSION) into $(AIRFLOW_HOME) (Airflow's bundle 'releases' parses the live release: local.env)"
 	@$(VPY) release/deploy.py status --airflow-home $(AIRFLOW_HOME)
 
 airflow: $(PLATFORM) ## run Airflow (standalone, UI on :8080) on the deployed release

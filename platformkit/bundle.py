@@ -101,7 +101,7 @@ class ReleaseBundle(BaseDagBundle):
                  fetch_timeout: float = 600, **kwargs) -> None:
         super().__init__(**kwargs)
         self.release_store = check_store(release_store) if release_store else None
-        self.airflow_home = Path(airflow_home or AIRFLOW_HOME).resolve()
+        self.airflow_home = Path(airflow_home or AIRFLOW_HOME).absolute()
         self.releases_dir = self.airflow_home / "releases"
         self.fetch_timeout = fetch_timeout
         if self.version is not None:
