@@ -135,8 +135,9 @@ docker-engine: ## install and start a Docker engine and build the local base ima
 version: ## print the release version of this checkout
 	@echo $(VERSION)
 
-bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy and DAG parse times
+bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy and DAG parse times, the releases bundle
 	$(VPY) tests/bench_platform.py
+	$(VPY) tests/bench_bundle.py
 
 clean: ## remove build outputs and local environments (keeps $AIRFLOW_HOME)
 	rm -rf dist $(VENV) */.venv */venv.tar.gz */venv.manifest.json
