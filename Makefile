@@ -44,13 +44,16 @@ export BASE_IMAGE BUILDER_BASE_IMAGE EXTRA_CA_BUNDLE
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}'
 
-$(PLATFORM): requirements/platform.lock
-	@echo "== installing the platform environment into $(VENV) (Airflow, providers, test tools)"
+$(PLATFORM): requirements/platform.lock pyproject.toml
+	@echo "== installing the platform environment into $(VENV) (Airflow, providers, test tools, platformkit)"
 	test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VPY) -m pip install --quiet "$$(grep '^uv==' requirements/platform.lock)"; }
 	$(UV) pip sync --quiet --compile-bytecode -p $(VPY) requirements/platform.lock
+	@# The platform's own package, editable: every Airflow process imports its DAG bundle class
+	@# from this checkout, before any release exists (sync above removes what the lock lacks).
+	$(UV) pip install --quiet -p $(VPY) --no-deps -e .
 	touch $@
 
-install: $(PLATFORM) ## install the platform environment (.venv) from requirements/platform.lock
+install: $(PLATFORM) ## install the platform environment (.venv) from requirements/platform.lock, and platformkit
 
 lock: $(PLATFORM) ## re-resolve requirements/platform.lock and every project's locks
 	cd requirements && ../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu platform.in -o platform.lock
@@ -128,7 +131,7 @@ status: ## show the live release and the ones kept
 # TEST=false leaves out the test step (tests/test_deploy_local_build.py runs this target from
 # inside the test suite, which must not run itself again).
 deploy-local-build: $(if $(filter false,$(TEST)),,test) venv $(if $(IMAGE_PROJECTS),image) archive deploy ## test, build, archive and deploy this checkout into $AIRFLOW_HOME [TEST=false]
-	@echo "== deployed $(VERSION) into $(AIRFLOW_HOME) (dags_folder: $(AIRFLOW_HOME)/current/dags)"
+	@echo "== deployed $(VERSION) into $(AIRFLOW_HOME) (Airflow's bundle 'releases' parses the live release: local.env)"
 	@$(PYTHON) release/deploy.py status --airflow-home $(AIRFLOW_HOME)
 
 airflow: $(PLATFORM) ## run Airflow (standalone, UI on :8080) on the deployed release
@@ -151,10 +154,11 @@ docker-engine: ## install and start a Docker engine, build the local base image 
 version: ## print the release version of this checkout (or VERSION=, checked: a name, never a path)
 	@$(PYTHON) release/version.py --check '$(VERSION)'
 
-bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy (against the pre-hardening one), DAG parse times, image check, bytecode
+bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy (against the pre-hardening one), DAG parse times, image check, bytecode, the releases bundle
 	$(VPY) tests/bench_platform.py
 	$(VPY) tests/bench_deploy.py
 	$(VPY) tests/bench_images.py
+	$(VPY) tests/bench_bundle.py
 
 clean: ## remove build outputs and local environments (keeps $AIRFLOW_HOME)
 	rm -rf dist $(VENV) */.venv */venv.tar.gz */venv.manifest.json

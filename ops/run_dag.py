@@ -27,6 +27,9 @@ def main() -> int:
     if not args.dags_folder:
         parser.error("no dags folder: pass --dags-folder or set AIRFLOW__CORE__DAGS_FOLDER")
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = args.dags_folder
+    # dag.test() records the DAG from the configured bundles: here Airflow's default dags-folder
+    # bundle on this folder, not local.env's releases bundle (whose path is the live release).
+    os.environ.pop("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", None)
     sys.path.insert(0, args.dags_folder)  # as Airflow does for its dags folder: DAG files import dagkit
 
     from airflow.dag_processing.dagbag import DagBag

@@ -151,3 +151,27 @@ def deployed_release(tmp_path_factory) -> DeployedRelease:
     env = airflow_env(airflow_home)
     run(AIRFLOW, "db", "migrate", env=env, timeout=600)
     return DeployedRelease(airflow_home, (airflow_home / "current").resolve(), version, env)
+
+
+# --- synthetic releases of the release_probe DAG (tests/fixtures/release_probe.py) ------------
+
+PROBE_DAG = Path(__file__).parent / "fixtures/release_probe.py"
+HELLO = Path(__file__).parent / "fixtures/hello"
+
+
+@pytest.fixture(scope="session")
+def probe_checkout(tmp_path_factory) -> Path:
+    """A checkout with the release_probe DAG and the hello project, its runtime built on the host."""
+    tree = tmp_path_factory.mktemp("probe-checkout")
+    (tree / "dags").mkdir()
+    shutil.copytree(HELLO, tree / "hello")
+    run(sys.executable, REPO / "conda/build_runtime.py", tree / "hello", timeout=900)
+    return tree
+
+
+def build_probe_release(checkout: Path, version: str, dist: Path) -> Path:
+    """The archive of release `version`, whose DAG logs "release text: <version>"."""
+    dag = PROBE_DAG.read_text().replace('TEXT = "release text: unset"', f'TEXT = "release text: {version}"')
+    (checkout / "dags/release_probe.py").write_text(dag)
+    run(sys.executable, REPO / "release/archive.py", "--root", checkout, "--version", version, "--dist", dist)
+    return dist / f"platform-airflow-dags-{version}.tar.gz"

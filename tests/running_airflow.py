@@ -3,6 +3,7 @@
 `RunningAirflow.start(home, env)` starts the three components as their own process groups, each
 logging to a file under `<home>/component-logs/`, and waits until /api/v2/monitor/health says
 every component is healthy. `stop()` ends the process groups it started (TERM, then KILL).
+`Watcher` polls a running Airflow's import errors and DAG list in a thread and records every bad sample.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import requests
+
+from airflow_api import AirflowAPI  # ops/, on sys.path from conftest
 
 AIRFLOW = Path(sys.executable).parent / "airflow"
 COMPONENTS = {
@@ -177,3 +182,36 @@ class RunningAirflow:
             except ProcessLookupError:
                 pass
             process.wait()
+
+
+class Watcher(threading.Thread):
+    """Polls import errors and the DAG list every half second; records every bad sample."""
+
+    def __init__(self, airflow: RunningAirflow, expected: set[str]):
+        super().__init__(daemon=True)
+        self.api = AirflowAPI(airflow.url, "admin", airflow.password())
+        self.expected = expected
+        self.samples = 0
+        self.problems: list[str] = []
+        self.parses: set[tuple[str, str]] = set()  # (dag id, last parsed time) seen
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            at = datetime.now().strftime("%H:%M:%S.%f")[:-3]
+            try:
+                errors = self.api.get("/importErrors")
+                dags = {d["dag_id"]: d for d in self.api.get("/dags", limit=1000)["dags"]}
+            except Exception as e:  # noqa: BLE001 - a failed poll is a finding too
+                self.problems.append(f"{at} API call failed: {e}")
+            else:
+                if errors["total_entries"]:
+                    self.problems.append(f"{at} import errors: {errors['import_errors']}")
+                if self.expected - set(dags):
+                    self.problems.append(f"{at} DAGs missing: {sorted(self.expected - set(dags))}")
+                self.parses |= {(i, d["last_parsed_time"]) for i, d in dags.items()}
+                self.samples += 1
+            self.halt.wait(0.5)
+
+    def parses_between(self, start: datetime, end: datetime) -> int:
+        return sum(1 for _, t in self.parses if t and start <= datetime.fromisoformat(t.replace("Z", "+00:00")) <= end)

@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from airflow_api import AirflowAPI  # ops/, on sys.path from conftest
 from conftest import REPO, run
-from running_airflow import RunningAirflow, release_dag_ids
+from running_airflow import RunningAirflow, Watcher, release_dag_ids
 
 BACKFILL = REPO / "ops/backfill.py"
 GENERATOR_PYTHON = REPO / "image-matching/.venv/bin/python"
@@ -217,39 +216,6 @@ def test_ui_lists_the_release_dags_and_shows_a_task_log(browser, airflow_server,
 
 
 # --- re-deploys under a running DAG processor --------------------------------------------------
-
-class Watcher(threading.Thread):
-    """Polls import errors and the DAG list every half second; records every bad sample."""
-
-    def __init__(self, airflow: RunningAirflow, expected: set[str]):
-        super().__init__(daemon=True)
-        self.api = AirflowAPI(airflow.url, "admin", airflow.password())
-        self.expected = expected
-        self.samples = 0
-        self.problems: list[str] = []
-        self.parses: set[tuple[str, str]] = set()  # (dag id, last parsed time) seen
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            at = datetime.now().strftime("%H:%M:%S.%f")[:-3]
-            try:
-                errors = self.api.get("/importErrors")
-                dags = {d["dag_id"]: d for d in self.api.get("/dags", limit=1000)["dags"]}
-            except Exception as e:  # noqa: BLE001 - a failed poll is a finding too
-                self.problems.append(f"{at} API call failed: {e}")
-            else:
-                if errors["total_entries"]:
-                    self.problems.append(f"{at} import errors: {errors['import_errors']}")
-                if self.expected - set(dags):
-                    self.problems.append(f"{at} DAGs missing: {sorted(self.expected - set(dags))}")
-                self.parses |= {(i, d["last_parsed_time"]) for i, d in dags.items()}
-                self.samples += 1
-            self.halt.wait(0.5)
-
-    def parses_between(self, start: datetime, end: datetime) -> int:
-        return sum(1 for _, t in self.parses if t and start <= datetime.fromisoformat(t.replace("Z", "+00:00")) <= end)
-
 
 def wait_parsed_after(api: AirflowAPI, dag_ids: set[str], moment: datetime, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
