@@ -18,8 +18,12 @@ Configured in ``[dag_processor] dag_bundle_config_list`` (local.env does it), e.
 
 The release store is a folder or an http(s) URL prefix; ``{version}`` in it is replaced by the
 version (GitLab's generic package registry keeps each version in its own folder). Credentials
-never come from the bundle config: fetching reads ``DEPLOY_AUTH_HEADER`` from the environment,
-exactly as ``make deploy`` does, and a URL holding a user or password is refused.
+never come from the bundle config: the headers in the extra of the Airflow connection
+``release_store`` (``{"headers": {"JOB-TOKEN": "..."}}``) when it exists, else
+``DEPLOY_AUTH_HEADER`` from the environment, exactly as ``make deploy``; they go to the store's
+origin only (a redirect elsewhere gets none). A URL holding a user or password is refused.
+A fetched release goes through deploy's own ``prepare`` (checksum, member policy, manifest,
+runtimes) and image check (each image on this host's engine, pulled by digest if need be).
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ import importlib.util
 import json
 import logging
 import os
-import re
 import shutil
+import sys
 import tempfile
 import time
 from functools import cache
@@ -45,9 +49,8 @@ log = logging.getLogger(__name__)
 
 ARCHIVE_PREFIX = "platform-airflow-dags"
 MANIFEST = "manifest.json"
-# A version names a folder under releases/: a name, never a path.
-VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
-RESERVED_NAMES = {"history"}
+# Credentials for the release store: the headers in this connection's extra.
+STORE_CONN_ID = "release_store"
 # The manifest's own fields shown with a version; the per-file checksums would bloat every DAG version row.
 VERSION_DATA_FIELDS = ("version", "git_sha", "created_at", "projects")
 
@@ -59,18 +62,43 @@ class ReleaseFetchError(Exception):
 @cache
 def deploy_module():
     """release/deploy.py of the checkout this package is installed from (editable install): the
-    one verified unpack path, shared with `make deploy`."""
-    path = Path(__file__).resolve().parents[1] / "release" / "deploy.py"
-    spec = importlib.util.spec_from_file_location("platform_release_deploy", path)
+    one verified unpack path, shared with `make deploy`. Its folder goes on sys.path, as when it
+    runs as a script, for the modules it imports beside it (untrusted, version, images)."""
+    folder = Path(__file__).resolve().parents[1] / "release"
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+    spec = importlib.util.spec_from_file_location("platform_release_deploy", folder / "deploy.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def check_version(version: str) -> str:
-    if not VERSION_PATTERN.fullmatch(version) or version in RESERVED_NAMES:
-        raise ReleaseFetchError(f"{version!r} is not a release version (letters, digits, '.', '_', '+', '-')")
-    return version
+    """The one version rule, release/version.py's (a name, never a path)."""
+    try:
+        return deploy_module().check_version(version)
+    except deploy_module().InvalidVersion as error:
+        raise ReleaseFetchError(f"{version!r} is not a release version: {error}") from None
+
+
+def store_credentials() -> dict[str, str] | None:
+    """The headers of the release_store connection, or None (deploy then reads DEPLOY_AUTH_HEADER)."""
+    try:
+        from airflow.sdk import Connection
+        from airflow.sdk.exceptions import AirflowNotFoundException
+    except ImportError:
+        return None
+    try:
+        conn = Connection.get(STORE_CONN_ID)
+    except AirflowNotFoundException:
+        return None
+    except Exception as error:  # outside a task (no API to ask): the environment decides
+        log.debug("no %s connection here: %s", STORE_CONN_ID, error)
+        return None
+    headers = (conn.extra_dejson or {}).get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ReleaseFetchError(f"the {STORE_CONN_ID} connection's extra 'headers' must map names to strings")
+    return headers
 
 
 def check_store(store: str) -> str:
@@ -81,7 +109,7 @@ def check_store(store: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"release_store must be a folder or an http(s) URL, not {parts.scheme}://...")
     if parts.username or parts.password:
-        raise ValueError("release_store must not hold credentials: set DEPLOY_AUTH_HEADER in the environment")
+        raise ValueError("release_store must not hold credentials: put them in the release_store connection or DEPLOY_AUTH_HEADER")
     return store
 
 
@@ -186,15 +214,12 @@ class ReleaseBundle(BaseDagBundle):
             releases.remove_leftovers()
             incoming = Path(tempfile.mkdtemp(prefix=deploy.INCOMING, dir=self.releases_dir))
             try:
-                archive, checksum = deploy.fetch(source, incoming)
-                deploy.verify_checksum(archive, checksum)
+                archive, checksum = deploy.fetch(source, incoming, store_credentials())
                 staged = incoming / "release"
-                manifest = deploy.unpack(archive, staged)
+                manifest = deploy.prepare(archive, checksum, staged)
                 if manifest.get("version") != version:
                     raise ReleaseFetchError(f"{source} holds release {manifest.get('version')!r}, not {version!r}")
-                deploy.verify_files(staged, manifest)
-                for project, runtime in manifest.get("runtimes", {}).items():
-                    deploy.unpack_runtime(staged, project, runtime)
+                deploy.images.check_available(staged, manifest, error=deploy.DeployError)
                 os.rename(staged, self.releases_dir / version)
             except deploy.DeployError as error:
                 raise ReleaseFetchError(f"cannot fetch release {version}: {error}") from error

@@ -87,15 +87,17 @@ def auth_header() -> dict[str, str]:
     return {name.strip(): value.strip()}
 
 
-def fetch(source: str, workdir: Path) -> tuple[Path, Path]:
-    """The archive and its .sha256 as local files (downloaded when given a URL)."""
+def fetch(source: str, workdir: Path, credentials: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """The archive and its .sha256 as local files (downloaded when given a URL, with the
+    credentials given, else DEPLOY_AUTH_HEADER's, sent to that URL's origin only)."""
     if "://" in source:
+        credentials = auth_header() if credentials is None else credentials
         name = source.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "archive.tar.gz"
         archive, checksum = workdir / name, workdir / f"{name}.sha256"
         log(f"fetching {source}")
         for url, target in ((source, archive), (f"{source}.sha256", checksum)):
             try:
-                download(url, target, auth_header())
+                download(url, target, credentials)
             except Refused as error:
                 raise DeployError(str(error)) from None
             except OSError as error:  # URLError and HTTPError are OSErrors

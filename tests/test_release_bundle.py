@@ -112,6 +112,18 @@ def test_worker_fetches_over_http_with_the_token_from_the_environment(dist, tmp_
     assert store.fetched("platform-airflow-dags-v2.tar.gz") == 1
 
 
+def test_worker_fetches_with_the_headers_of_the_release_store_connection(dist, tmp_path, monkeypatch):
+    """The connection wins over the environment, and its token is what the store accepts."""
+    monkeypatch.setenv("DEPLOY_AUTH_HEADER", "JOB-TOKEN: a-stale-token")
+    monkeypatch.setenv("AIRFLOW_CONN_RELEASE_STORE", json.dumps(
+        {"conn_type": "http", "extra": {"headers": {"JOB-TOKEN": TOKEN}}}))
+    with release_store_server(tmp_path / "store", TOKEN) as store:
+        store.publish(archive(dist, "v2"))
+        task = bundle(tmp_path / "worker", "v2", release_store=f"{store.url}/{{version}}")
+        task.initialize()
+    assert probe_text(task.path) == 'TEXT = "release text: v2"'
+
+
 def test_two_task_processes_wanting_the_same_version_fetch_it_once(dist, tmp_path):
     """Both start while the store is slow to answer: one fetches, the other waits and finds it."""
     worker = tmp_path / "worker"
