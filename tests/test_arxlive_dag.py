@@ -25,15 +25,16 @@ def arxlive_image(deployed_release, docker_engine) -> str:
 
 @pytest.fixture
 def fake_services():
-    """Start the fake servers (arxlive.fakes) with the given faults; yields their URLs."""
+    """Start the fake servers (arxlive/tests/fakes, test code outside the runtime) with the given faults;
+    yields their URLs."""
     if not ARXLIVE_PYTHON.exists():
         run("make", "-C", REPO, "arxlive/.venv/.installed", timeout=900)
     started = []
 
     def start(*faults: str) -> dict[str, str]:
-        command = [ARXLIVE_PYTHON, "-m", "arxlive.fakes", "--records", "40", "--page-size", "25",
+        command = [ARXLIVE_PYTHON, "-m", "fakes", "--records", "40", "--page-size", "25",
                    "--api-key", API_KEY, *(f"--fault={f}" for f in faults)]
-        server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO / "arxlive/tests")
         started.append(server)
         urls = dict(server.stdout.readline().strip().split("=", 1) for _ in range(2))
         return urls
