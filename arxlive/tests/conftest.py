@@ -181,3 +181,69 @@ def pg_url(postgres):
     with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     yield f"{postgres}/{name}"
+
+
+# ------------------------------------------------------------------ MariaDB
+
+@pytest.fixture(scope="session")
+def mariadb():
+    """A throw-away MariaDB server (Debian's mariadb-server binaries) on a free loopback port, in a
+    temporary data dir, as user mysql when run as root."""
+    mariadbd = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/local/sbin")
+    install = shutil.which("mariadb-install-db")
+    if not (mariadbd and install):
+        require("REQUIRE_MARIADB", "MariaDB server binaries (mariadbd, mariadb-install-db) not installed")
+    as_root = os.geteuid() == 0
+    user = ["--user=mysql"] if as_root else []
+    base = Path(tempfile.mkdtemp(prefix="arxlive-mariadb-"))
+    if as_root:
+        shutil.chown(base, "mysql", "mysql")
+    r = subprocess.run([install, "--no-defaults", f"--datadir={base / 'data'}", "--auth-root-authentication-method=normal",
+                        "--skip-test-db", *user], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        pytest.fail(f"mariadb-install-db failed: {r.stdout}{r.stderr}")
+    port = _free_port()
+    server = subprocess.Popen([mariadbd, "--no-defaults", f"--datadir={base / 'data'}", f"--port={port}",
+                               "--bind-address=127.0.0.1", f"--socket={base / 'sock'}", f"--pid-file={base / 'pid'}",
+                               f"--log-error={base / 'log'}", "--character-set-server=utf8mb4",
+                               "--collation-server=utf8mb4_unicode_ci", "--innodb-flush-log-at-trx-commit=2", *user])
+    try:
+        import pymysql
+
+        deadline = time.time() + 60
+        while True:
+            try:
+                pymysql.connect(host="127.0.0.1", port=port, user="root").close()
+                break
+            except pymysql.err.OperationalError:
+                log = (base / "log").read_text() if (base / "log").exists() else ""
+                if server.poll() is not None or time.time() > deadline:
+                    pytest.fail(f"MariaDB did not start:\n{log[-3000:]}")
+                time.sleep(0.2)
+        yield f"mysql+pymysql://root@127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def mariadb_url(mariadb):
+    """A fresh database on the session's server for one test."""
+    import pymysql
+
+    name = f"arxlive_{os.getpid()}_{int(time.time() * 1e6) % 10**9}"
+    port = int(mariadb.rsplit(":", 1)[1])
+    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
+    try:
+        conn.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    finally:
+        conn.close()
+    yield f"{mariadb}/{name}?charset=utf8mb4"
+
+
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres),
+                        pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def server_db(request):
+    """A fresh database on each kind of server store: PostgreSQL and MariaDB."""
+    return request.getfixturevalue("pg_url" if request.param == "postgres" else "mariadb_url")

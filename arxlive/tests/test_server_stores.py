@@ -1,24 +1,20 @@
-"""The store on a real PostgreSQL server (started by the session fixture)."""
+"""The store, its lock and the CLI on real server databases: PostgreSQL and MariaDB (session fixtures)."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
 from arxlive import pipeline
 from arxlive.lock import StoreLock, StoreLocked
 from arxlive.store import Store
-from conftest import fake_env, run_cli, start_cli, stats, summary_of
+from conftest import fake_env, run_cli, stats, summary_of
 from test_pipeline import WINDOW, D, expected, run_steps
 
-pytestmark = pytest.mark.postgres
 
-
-def test_pipeline_on_postgres_same_rows_on_rerun(fakes, make_cfg, pg_url):
+def test_pipeline_on_a_server_store_same_rows_on_rerun(fakes, make_cfg, server_db):
     oai, oa = fakes(60, page_size=10)
-    cfg = make_cfg(oai, oa, ARXLIVE_TEST_DB_URL=pg_url)
-    assert cfg.store_url.startswith("postgresql")
+    cfg = make_cfg(oai, oa, ARXLIVE_TEST_DB_URL=server_db)
+    assert cfg.store_url.startswith(("postgresql", "mysql"))
     store = Store(cfg.store_url).create()
     try:
         h, l, e, s = run_steps(cfg, store)
@@ -39,8 +35,8 @@ def test_pipeline_on_postgres_same_rows_on_rerun(fakes, make_cfg, pg_url):
         store.close()
 
 
-def test_advisory_lock_refuses_a_second_holder(pg_url):
-    a, b = Store(pg_url).create(), Store(pg_url)
+def test_advisory_lock_refuses_a_second_holder(server_db):
+    a, b = Store(server_db).create(), Store(server_db)
     try:
         with StoreLock(a, "arxlive-test", "first"):
             with pytest.raises(StoreLocked, match="advisory lock arxlive-test"):
@@ -53,20 +49,19 @@ def test_advisory_lock_refuses_a_second_holder(pg_url):
         b.close()
 
 
-def test_cli_on_postgres_and_two_data_dirs_exclude_each_other(fakes, tmp_path, pg_url):
+def test_cli_on_a_server_store_refuses_while_another_run_holds_it(fakes, tmp_path, server_db):
     oai, oa = fakes(30, page_size=10)
-    oai.faults.set("503=8@2*1")
-    env = fake_env(oai, oa, tmp_path / "a", ARXLIVE_DB_URL=pg_url, ARXLIVE_RETRY_AFTER_MAX="8")
-    first = start_cli(env, "--production")
+    holder = Store(server_db).create()
     try:
-        while stats(oai)["requests"] < 2:
-            time.sleep(0.05)
-        second = run_cli(fake_env(oai, oa, tmp_path / "b", ARXLIVE_DB_URL=pg_url), "--production")
-        assert second.returncode == 3 and "refusing to start" in second.stderr, second.stderr
+        with StoreLock(holder, "arxlive-production", "a run elsewhere"):   # another host, another data dir
+            r = run_cli(fake_env(oai, oa, tmp_path / "b", ARXLIVE_DB_URL=server_db), "--production")
+            assert r.returncode == 3 and "refusing to start" in r.stderr, r.stdout + r.stderr
+            assert stats(oai)["requests"] == 0
     finally:
-        out, _ = first.communicate(timeout=90)
-    assert first.returncode == 0, out
-    s = summary_of(out)
+        holder.close()
+    r = run_cli(fake_env(oai, oa, tmp_path / "a", ARXLIVE_DB_URL=server_db), "--production")
+    assert r.returncode == 0, r.stdout + r.stderr
+    s = summary_of(r.stdout)
     assert s["harvested"] == 30 and s["enriched"] > 0
     assert not (tmp_path / "a/production/arxlive.sqlite").exists()
-    assert "store postgresql+psycopg://***@127.0.0.1" in out   # the store is named, without credentials
+    assert "+p" in r.stdout and "://***@127.0.0.1" in r.stdout   # the store is named, without credentials
