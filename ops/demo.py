@@ -88,7 +88,8 @@ def arxlive_report(data: Path, run_date: str) -> list[str]:
             f"   harvested {s['harvested']} ({s['harvest_from']}..{s['harvest_until']}), new {s['new']}, "
             f"updated {s['updated']}, enriched {s['enriched']}, deferred {s['deferred']}, "
             f"OpenAlex {s['api_calls']} calls ${s['api_usd']:.4f} (left today ${s['api_usd_left_today']:.2f})",
-            f"   export: {export} ({s['exported']} articles); summary: {summaries[-1]}"]
+            f"   export: {export} ({s['exported']} articles); summary: {summaries[-1]}",
+            f"   30-day trend (open in a browser): {summaries[-1].with_name(f'trend-{run_date}.html')}"]
 
 
 def main() -> int:

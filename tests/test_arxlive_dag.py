@@ -69,10 +69,13 @@ def test_daily_run_harvests_enriches_and_removes_its_container(deployed_release,
     # The container's own output is in the task log.
     summary, _ = json.JSONDecoder().raw_decode(log.split("ARXLIVE_SUMMARY ", 1)[1])
     assert summary["harvested"] > 0 and summary["enriched"] > 0, summary
+    # the log names the 30-day trend page, which is on the mounted folder
+    assert "trend of the last 30 days: /data/production/exports/trend-2026-11-20.html" in log
     assert API_KEY not in log
     # The store and the exports are on the mounted host folder; the container is gone.
     data = deployed_release.airflow_home / "data/arxlive"
     assert any(data.rglob("*.jsonl")), sorted(str(p) for p in data.rglob("*"))
+    assert (data / "production/exports/trend-2026-11-20.html").exists()
     assert containers_of(arxlive_image) == []
 
 

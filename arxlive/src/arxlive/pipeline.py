@@ -3,7 +3,7 @@
 harvest(cfg, rdir, window)                  -> manifest (pages on disk + checkpoint)
 load(store, rdir)                           -> counts
 enrich(cfg, store, run_date, today)         -> counts, calls and dollars by kind
-export(cfg, store, run_date, window, ...)   -> summary
+export(cfg, store, run_date, ...)           -> summary (+ the 30-day trend page)
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .ledger import Ledger
 from .oai import OaiClient
 from .openalex import BudgetSpent, OpenAlexClient
 from .store import Store
+from .trend import trend_path, write_trend
 
 log = logging.getLogger("arxlive")
 
@@ -238,8 +239,12 @@ def export(cfg: Config, store: Store, run_date: dt.date, harvest_m: dict, load_m
         "enrich_note": enrich_m["error"],
         "exported": n,
         "export": str(path),
+        "trend": str(trend_path(exports, run_date)),
     }
     write_json(exports / f"summary-{run_date.isoformat()}.json", summary)
+    # the trend includes this run's summary, so it is drawn after that is written
+    write_trend(exports, run_date, cfg.mode)
+    log.info("trend of the last 30 days: %s", summary["trend"])
     return summary
 
 
