@@ -135,13 +135,13 @@ def test_unwritable_data_dir_and_unreachable_store_exit_2(fakes, tmp_path):
 
 def test_two_runs_with_different_data_dirs_on_one_store_exclude_each_other(fakes, tmp_path):
     oai, oa = fakes(20, page_size=10)
-    oai.faults.set("503=12@2*1")     # the first run waits 12 s on page 2, holding the store
+    oai.faults.set("503=20@2*1")     # the first run waits 20 s on page 2, holding the store
     shared = f"sqlite:///{tmp_path}/shared.sqlite"
-    first_env = fake_env(oai, oa, tmp_path / "a", ARXLIVE_RETRY_AFTER_MAX="12", ARXLIVE_TEST_DB_URL=shared)
+    first_env = fake_env(oai, oa, tmp_path / "a", ARXLIVE_RETRY_AFTER_MAX="20", ARXLIVE_TEST_DB_URL=shared)
     first = start_cli(first_env)
     try:
-        deadline = time.time() + 30
-        while stats(oai)["requests"] < 2 and time.time() < deadline:
+        deadline = time.time() + 60
+        while stats(oai)["requests"] < 2 and time.time() < deadline:   # the first run is waiting on page 2
             time.sleep(0.05)
         second = run_cli(fake_env(oai, oa, tmp_path / "b", ARXLIVE_TEST_DB_URL=shared), date="2026-11-19")
         assert second.returncode == 3, second.stdout + second.stderr
