@@ -2,10 +2,17 @@
 ### arXlive
 
 New and updated arXiv articles (OAI-PMH harvest), enriched with OpenAlex works, once a day from
-Sunday to Thursday at 03:00 UTC (an hour after arXiv's daily update). Project: `arxlive/`, run
-as its container image (`make image PROJECT=arxlive`; the release's manifest pins it) by the
-DockerOperator; the container runs the Luigi chain `RootTask --date {{ ds }} --production` and
-its output is this task's log.
+Sunday to Thursday at 03:00 UTC (around arXiv's daily refresh). Project: `arxlive/`, run as its
+container image (`make image PROJECT=arxlive`; the release's manifest pins it) by the
+DockerOperator; the container runs `arxlive run --date <the data interval's end> --production`
+and its output is this task's log.
+
+- **Which records**: a run harvests its own date's window, whatever ran before: from the previous
+  scheduled day minus one (an overlap, so that no day is missed whichever side of arXiv's refresh
+  the run lands) to its date. A backfill of past dates therefore re-harvests those dates.
+  A manual run can set `from` / `until` (YYYY-MM-DD) in the trigger form instead.
+- **Exit status of the container**: 2 bad date or configuration, 3 the store is held by another
+  run, 30 a step failed; each fails this task with the reason in the log.
 
 - **Store, checkpoints, API budget, exports**: the host folder in `arxlive/conf/airflow.toml`
   (`$AIRFLOW_HOME/data/arxlive` by default), mounted at `/data`.
@@ -22,7 +29,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Param, task
 
 import dagkit
 from dagkit.operators import ProviderOperator
@@ -41,6 +48,12 @@ with DAG(
     default_args=dagkit.default_args(owner="research-engineering", execution_timeout=timedelta(hours=4)),
     tags=["arxlive", "docker", "daily"],
     doc_md=__doc__,
+    params={
+        "from": Param(None, type=["null", "string"], format="date",
+                      description="first OAI datestamp to harvest (empty: the run date's own window)"),
+        "until": Param(None, type=["null", "string"], format="date",
+                       description="last OAI datestamp to harvest (empty: the run's date)"),
+    },
 ):
 
     @task
@@ -57,7 +70,9 @@ with DAG(
         operator="airflow.providers.docker.operators.docker.DockerOperator",
         operator_kwargs={
             "image": dagkit.image_reference(PROJECT, config["image"]),
-            "command": ["RootTask", "--date", "{{ ds }}", "--production"],
+            # an empty --from/--until means "the run date's own window" to arxlive
+            "command": ["run", "--date", "{{ data_interval_end | ds }}", "--from", "{{ params['from'] or '' }}",
+                        "--until", "{{ params['until'] or '' }}", "--production"],
             "docker_url": f"{{{{ var.value.get('arxlive_docker_url', '{config['docker_url']}') }}}}",
             "network_mode": f"{{{{ var.value.get('arxlive_network_mode', '{config['network_mode']}') }}}}",
             "user": "{{ ti.xcom_pull(task_ids='prepare_store') }}",

@@ -43,12 +43,14 @@ def docker_engine_problem() -> str | None:
     return None
 
 
-def start_fake_services(log_dir: Path) -> tuple[subprocess.Popen, dict[str, str]]:
-    """The fake arXiv OAI-PMH and OpenAlex servers (arxlive.fakes), on free loopback ports."""
+def start_fake_services(log_dir: Path, run_date: date) -> tuple[subprocess.Popen, dict[str, str]]:
+    """The fake arXiv OAI-PMH and OpenAlex servers (arxlive/tests/fakes: test code, outside the runtime),
+    on free loopback ports, serving records dated the day before the run and the run's day."""
     log = (log_dir / "fake-services.log").open("w")
     server = subprocess.Popen(
-        [REPO / "arxlive/.venv/bin/python", "-m", "arxlive.fakes", "--records", "300", "--page-size", "100"],
-        stdout=subprocess.PIPE, stderr=log, text=True)
+        [REPO / "arxlive/.venv/bin/python", "-m", "fakes", "--records", "300", "--page-size", "100",
+         "--base-date", (run_date - timedelta(days=1)).isoformat(), "--days", "2"],
+        stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO / "arxlive/tests")
     urls = dict(server.stdout.readline().strip().split("=", 1) for _ in range(2))
     return server, urls
 
@@ -83,9 +85,11 @@ def arxlive_report(data: Path, run_date: str) -> list[str]:
     s = json.loads(summaries[-1].read_text())
     export = summaries[-1].with_name(f"articles-{run_date}.jsonl")
     return [f"arxlive, {run_date}: store and exports under {data} (mounted at /data in the container)",
-            f"   harvested {s['harvested']}, new {s['new']}, updated {s['updated']}, enriched {s['enriched']}, "
-            f"deferred {s['deferred']}, API calls used {s['api_calls_used']}, left {s['api_calls_left']}",
-            f"   export: {export} ({s['exported']} articles); summary: {summaries[-1]}"]
+            f"   harvested {s['harvested']} ({s['harvest_from']}..{s['harvest_until']}), new {s['new']}, "
+            f"updated {s['updated']}, enriched {s['enriched']}, deferred {s['deferred']}, "
+            f"OpenAlex {s['api_calls']} calls ${s['api_usd']:.4f} (left today ${s['api_usd_left_today']:.2f})",
+            f"   export: {export} ({s['exported']} articles); summary: {summaries[-1]}",
+            f"   30-day trend (open in a browser): {summaries[-1].with_name(f'trend-{run_date}.html')}"]
 
 
 def main() -> int:
@@ -131,7 +135,7 @@ def main() -> int:
     logs.mkdir(exist_ok=True)
     fakes = None
     if not no_docker:
-        fakes, urls = start_fake_services(logs)
+        fakes, urls = start_fake_services(logs, args.date)
         print(f"   arXiv OAI-PMH: {urls['ARXLIVE_OAI_URL']}  OpenAlex: {urls['ARXLIVE_OPENALEX_URL']}")
         airflow.update({
             "AIRFLOW_VAR_ARXLIVE_NETWORK_MODE": "host",  # the container reaches the fakes on loopback

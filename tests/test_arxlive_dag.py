@@ -24,15 +24,16 @@ def arxlive_image(deployed_release, docker_engine) -> str:
 
 @pytest.fixture
 def fake_services():
-    """Start the fake servers (arxlive.fakes) with the given faults; yields their URLs."""
+    """Start the fake servers (arxlive/tests/fakes, test code outside the runtime) with the given faults;
+    yields their URLs."""
     if not ARXLIVE_PYTHON.exists():
         run("make", "-C", REPO, "arxlive/.venv/.installed", timeout=900)
     started = []
 
     def start(*faults: str) -> dict[str, str]:
-        command = [ARXLIVE_PYTHON, "-m", "arxlive.fakes", "--records", "40", "--page-size", "25",
+        command = [ARXLIVE_PYTHON, "-m", "fakes", "--records", "40", "--page-size", "25",
                    "--api-key", API_KEY, *(f"--fault={f}" for f in faults)]
-        server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO / "arxlive/tests")
         started.append(server)
         urls = dict(server.stdout.readline().strip().split("=", 1) for _ in range(2))
         return urls
@@ -67,10 +68,13 @@ def test_daily_run_harvests_enriches_and_removes_its_container(deployed_release,
     # The container's own output is in the task log.
     summary, _ = json.JSONDecoder().raw_decode(log.split("ARXLIVE_SUMMARY ", 1)[1])
     assert summary["harvested"] > 0 and summary["enriched"] > 0, summary
+    # the log names the 30-day trend page, which is on the mounted folder
+    assert "trend of the last 30 days: /data/production/exports/trend-2026-11-20.html" in log
     assert API_KEY not in log
     # The store and the exports are on the mounted host folder; the container is gone.
     data = deployed_release.airflow_home / "data/arxlive"
     assert any(data.rglob("*.jsonl")), sorted(str(p) for p in data.rglob("*"))
+    assert (data / "production/exports/trend-2026-11-20.html").exists()
     assert containers_of(arxlive_image) == []
 
 

@@ -1,4 +1,4 @@
-"""Fixtures: fake servers on loopback, a config/env for them, the luigi CLI, a real PostgreSQL."""
+"""Fixtures: fake servers on loopback, a config/env for them, the `arxlive` CLI, a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ PROJECT = Path(__file__).resolve().parents[1]
 # Luigi reads its configuration when first imported: the project's luigi.cfg, in-process too.
 os.environ.setdefault("LUIGI_CONFIG_PATH", str(PROJECT / "luigi.cfg"))
 
-from arxlive.config import load_config
-from arxlive.fakes import start_fakes
+from arxlive.config import load_config, prepare_data_dir  # noqa: E402
 from arxlive.store import Store  # noqa: E402
+from fakes import start_fakes  # noqa: E402
 
-LUIGI = str(Path(sys.executable).parent / "luigi")
+ARXLIVE = str(Path(sys.executable).parent / "arxlive")
 DATE = "2026-11-20"
 
 
@@ -39,8 +39,9 @@ def fakes():
     """fakes(n=60, page_size=10, api_key=None, mailto=None, days=2) -> (oai, openalex); stopped after the test."""
     started = []
 
-    def make(n=60, page_size=10, api_key=None, mailto=None, days=2):
-        oai, oa = start_fakes(n, page_size=page_size, api_key=api_key, mailto=mailto, days=days)
+    def make(n=60, page_size=10, api_key=None, mailto=None, days=2, base_date=None):
+        kw = {"base_date": base_date} if base_date else {}
+        oai, oa = start_fakes(n, page_size=page_size, api_key=api_key, mailto=mailto, days=days, **kw)
         started.extend([oai, oa])
         return oai, oa
 
@@ -78,8 +79,6 @@ def store_for():
     stores = []
 
     def make(cfg):
-        from arxlive.config import prepare_data_dir
-
         prepare_data_dir(cfg)
         s = Store(cfg.store_url).create()
         stores.append(s)
@@ -90,7 +89,7 @@ def store_for():
         s.close()
 
 
-def luigi_env(env: dict) -> dict:
+def cli_env(env: dict) -> dict:
     full = {k: v for k, v in os.environ.items() if not k.startswith("ARXLIVE_")}
     full.update(env)
     full["LUIGI_CONFIG_PATH"] = str(PROJECT / "luigi.cfg")
@@ -98,15 +97,15 @@ def luigi_env(env: dict) -> dict:
     return full
 
 
-def run_luigi(env: dict, *args, date=DATE, timeout=120, task="RootTask") -> subprocess.CompletedProcess:
-    """The real `luigi` command line, as the image's entry point runs it."""
-    cmd = [LUIGI, "--module", "arxlive.tasks", task, "--date", date, "--local-scheduler", *args]
-    return subprocess.run(cmd, env=luigi_env(env), capture_output=True, text=True, timeout=timeout, cwd=PROJECT)
+def run_cli(env: dict, *args, date=DATE, timeout=120) -> subprocess.CompletedProcess:
+    """The real `arxlive run` command line, as the image's entry point runs it."""
+    cmd = [ARXLIVE, "run", "--date", date, *args]
+    return subprocess.run(cmd, env=cli_env(env), capture_output=True, text=True, timeout=timeout, cwd=PROJECT)
 
 
-def start_luigi(env: dict, *args, date=DATE) -> subprocess.Popen:
-    cmd = [LUIGI, "--module", "arxlive.tasks", "RootTask", "--date", date, "--local-scheduler", *args]
-    return subprocess.Popen(cmd, env=luigi_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+def start_cli(env: dict, *args, date=DATE) -> subprocess.Popen:
+    cmd = [ARXLIVE, "run", "--date", date, *args]
+    return subprocess.Popen(cmd, env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=PROJECT)
 
 
@@ -182,3 +181,69 @@ def pg_url(postgres):
     with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
     yield f"{postgres}/{name}"
+
+
+# ------------------------------------------------------------------ MariaDB
+
+@pytest.fixture(scope="session")
+def mariadb():
+    """A throw-away MariaDB server (Debian's mariadb-server binaries) on a free loopback port, in a
+    temporary data dir, as user mysql when run as root."""
+    mariadbd = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/local/sbin")
+    install = shutil.which("mariadb-install-db")
+    if not (mariadbd and install):
+        require("REQUIRE_MARIADB", "MariaDB server binaries (mariadbd, mariadb-install-db) not installed")
+    as_root = os.geteuid() == 0
+    user = ["--user=mysql"] if as_root else []
+    base = Path(tempfile.mkdtemp(prefix="arxlive-mariadb-"))
+    if as_root:
+        shutil.chown(base, "mysql", "mysql")
+    r = subprocess.run([install, "--no-defaults", f"--datadir={base / 'data'}", "--auth-root-authentication-method=normal",
+                        "--skip-test-db", *user], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        pytest.fail(f"mariadb-install-db failed: {r.stdout}{r.stderr}")
+    port = _free_port()
+    server = subprocess.Popen([mariadbd, "--no-defaults", f"--datadir={base / 'data'}", f"--port={port}",
+                               "--bind-address=127.0.0.1", f"--socket={base / 'sock'}", f"--pid-file={base / 'pid'}",
+                               f"--log-error={base / 'log'}", "--character-set-server=utf8mb4",
+                               "--collation-server=utf8mb4_unicode_ci", "--innodb-flush-log-at-trx-commit=2", *user])
+    try:
+        import pymysql
+
+        deadline = time.time() + 60
+        while True:
+            try:
+                pymysql.connect(host="127.0.0.1", port=port, user="root").close()
+                break
+            except pymysql.err.OperationalError:
+                log = (base / "log").read_text() if (base / "log").exists() else ""
+                if server.poll() is not None or time.time() > deadline:
+                    pytest.fail(f"MariaDB did not start:\n{log[-3000:]}")
+                time.sleep(0.2)
+        yield f"mysql+pymysql://root@127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def mariadb_url(mariadb):
+    """A fresh database on the session's server for one test."""
+    import pymysql
+
+    name = f"arxlive_{os.getpid()}_{int(time.time() * 1e6) % 10**9}"
+    port = int(mariadb.rsplit(":", 1)[1])
+    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
+    try:
+        conn.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    finally:
+        conn.close()
+    yield f"{mariadb}/{name}?charset=utf8mb4"
+
+
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres),
+                        pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def server_db(request):
+    """A fresh database on each kind of server store: PostgreSQL and MariaDB."""
+    return request.getfixturevalue("pg_url" if request.param == "postgres" else "mariadb_url")

@@ -87,12 +87,12 @@ def container_env(oai, oa, **extra):
 def test_container_runs_the_pipeline(image, fakes, tmp_path):
     oai, oa = fakes(40, page_size=10, api_key=RUNTIME_KEY, mailto="ops@example.org")
     env = container_env(oai, oa, ARXLIVE_OPENALEX_API_KEY=RUNTIME_KEY, ARXLIVE_MAILTO="ops@example.org")
-    r = run_image(image, env, tmp_path / "data", "RootTask", "--date", "2026-11-20", "--production")
+    r = run_image(image, env, tmp_path / "data", "run", "--date", "2026-11-20", "--production")
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     s = summary_of(r.stdout)   # the summary goes to stdout (the task log)
     assert (s["mode"], s["harvested"], s["deferred"]) == ("production", 40, 0)
-    assert s["enriched"] > 0 and s["api_calls_used"] == stats(oa)["calls"]
+    assert s["enriched"] > 0 and s["api_calls"] == stats(oa)["calls"]
     assert s["export"] == "/data/production/exports/articles-2026-11-20.jsonl"
     export = tmp_path / "data/production/exports/articles-2026-11-20.jsonl"
     assert len(export.read_text(encoding="utf-8").splitlines()) == s["exported"]
@@ -100,7 +100,7 @@ def test_container_runs_the_pipeline(image, fakes, tmp_path):
     assert RUNTIME_KEY not in out and "api_key=***" in out
     # the same date again in a new container: nothing to do, no API calls
     calls = stats(oa)["calls"]
-    r2 = run_image(image, env, tmp_path / "data", "RootTask", "--date", "2026-11-20", "--production")
+    r2 = run_image(image, env, tmp_path / "data", "run", "--date", "2026-11-20", "--production")
     assert r2.returncode == 0 and summary_of(r2.stdout)["exported"] == s["exported"]
     assert stats(oa)["calls"] == calls
 
@@ -108,19 +108,21 @@ def test_container_runs_the_pipeline(image, fakes, tmp_path):
 def test_container_failure_exits_non_zero(image, fakes, tmp_path):
     oai, oa = fakes(10)
     oai.faults.set("badargument*inf")
-    r = run_image(image, container_env(oai, oa), tmp_path / "data", "RootTask", "--date", "2026-11-20")
+    r = run_image(image, container_env(oai, oa), tmp_path / "data", "run", "--date", "2026-11-20")
     assert r.returncode == 30, r.stdout + r.stderr
     assert "badArgument" in r.stdout + r.stderr
     bad = run_image(image, container_env(oai, oa, ARXLIVE_OAI_DELAY="soon"), tmp_path / "data2",
-                    "RootTask", "--date", "2026-11-20")
+                    "run", "--date", "2026-11-20")
     assert bad.returncode == 2 and "ARXLIVE_OAI_DELAY" in bad.stderr
+    future = run_image(image, container_env(oai, oa), tmp_path / "data3", "run", "--date", "2099-01-01")
+    assert future.returncode == 2 and future.stderr.startswith("arxlive: --date 2099-01-01 is in the future")
 
 
 def test_image_holds_no_credentials_and_runs_as_non_root(image):
     info = json.loads(docker("image", "inspect", image).stdout)[0]
     cfg = info["Config"]
     assert cfg["User"] not in ("", "0", "root")
-    assert cfg["Entrypoint"] == ["luigi", "--module", "arxlive.tasks", "--local-scheduler"]
+    assert cfg["Entrypoint"] == ["arxlive"]
     env = "\n".join(cfg.get("Env") or [])
     assert PLANTED not in env and "API_KEY" not in env and "LUIGI_CONFIG_PATH=/opt/arxlive/luigi.cfg" in env
     history = docker("history", "--no-trunc", image).stdout
@@ -147,6 +149,9 @@ def test_image_holds_no_credentials_and_runs_as_non_root(image):
     # the runtime unpacked and luigi.cfg, not the build inputs
     assert not [n for n in names if n.startswith(("src/", "tmp/")) and not n.endswith("/")]
     assert not [n for n in names if n.endswith("venv.tar.gz")]
+    ours = [n for n in names if "/site-packages/arxlive/" in n]
+    assert ours and not [n for n in ours + names if "site-packages/fakes" in n or "site-packages/arxlive/tests" in n
+                         or "site-packages/arxlive/fakes" in n]
 
 
 def test_image_runs_the_packed_runtime_with_its_bytecode(image):

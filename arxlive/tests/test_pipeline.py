@@ -11,11 +11,12 @@ import json
 import pytest
 
 from arxlive import pipeline
-from arxlive.fakes import fixtures
 from conftest import stats
+from fakes import fixtures
 
 D = dt.date(2026, 11, 20)
 TODAY = dt.date(2026, 11, 20)
+WINDOW = (dt.date(2026, 11, 18), D)   # D's default window (a Friday: back to Thursday, minus a day)
 
 
 class Sleeps(list):
@@ -23,13 +24,17 @@ class Sleeps(list):
         self.append(s)
 
 
-def run_steps(cfg, store, date=D, from_date=None, today=TODAY, sleep=None):
-    rdir = pipeline.run_dir(cfg, date)
-    h = pipeline.harvest(cfg, store, rdir, date, from_date, sleep=sleep or Sleeps())
-    l = pipeline.load(cfg, store, rdir, date, h)
-    e = pipeline.enrich(cfg, store, date, today=today, sleep=sleep or Sleeps())
-    s = pipeline.export(cfg, store, rdir, date, h, l, e)
+def run_steps(cfg, store, date=D, window=WINDOW, today=TODAY, sleep=None):
+    rdir = pipeline.run_dir(cfg, date, window)
+    h = pipeline.harvest(cfg, rdir, window, sleep=Sleeps() if sleep is None else sleep)
+    l = pipeline.load(store, rdir)
+    e = pipeline.enrich(cfg, store, date, today=today, sleep=Sleeps() if sleep is None else sleep)
+    s = pipeline.export(cfg, store, date, h, l, e)
     return h, l, e, s
+
+
+def harvest(cfg, window=WINDOW, sleep=None):
+    return pipeline.harvest(cfg, pipeline.run_dir(cfg, D, window), window, sleep=Sleeps() if sleep is None else sleep)
 
 
 def expected(n):
@@ -42,7 +47,7 @@ def expected(n):
 
 
 def oai_requests(oai):
-    return [e["params"] for e in stats(oai)["log"] if e["path"] == "/oai2"]
+    return [e["params"] for e in stats(oai)["log"] if e["path"] == "/oai"]
 
 
 def test_full_run_counts_and_export(fakes, make_cfg, store_for):
@@ -56,7 +61,10 @@ def test_full_run_counts_and_export(fakes, make_cfg, store_for):
     assert (e["doi_matched"], e["title_matched"], e["unmatched"], e["deferred"]) == (
         x["doi"], x["title"], x["unmatched"], 0)
     # one DOI request for the whole batch, then one title search per DOI miss
-    assert e["calls"] == 1 + x["title"] + x["unmatched"] == stats(oa)["calls"]
+    assert e["api"]["calls"] == 1 + x["title"] + x["unmatched"] == stats(oa)["calls"]
+    assert e["api"]["by_kind"] == {"filter": {"calls": 1, "usd": 0.0001},
+                                   "search": {"calls": x["title"] + x["unmatched"],
+                                              "usd": round(0.001 * (x["title"] + x["unmatched"]), 6)}}
     lines = open(s["export"], encoding="utf-8").read().splitlines()
     assert len(lines) == s["exported"] == x["doi"] + x["title"]
     arts = [json.loads(li) for li in lines]
@@ -70,7 +78,7 @@ def test_full_run_counts_and_export(fakes, make_cfg, store_for):
     assert all("\n" not in a["title"] for a in arts)
     # every request: the first with metadataPrefix/from, the others the token alone
     reqs = oai_requests(oai)
-    assert reqs[0] == {"verb": "ListRecords", "metadataPrefix": "arXiv", "from": "2026-11-19"}
+    assert reqs[0] == {"verb": "ListRecords", "metadataPrefix": "arXiv", "from": "2026-11-18", "until": "2026-11-20"}
     assert all(set(r) == {"verb", "resumptionToken"} for r in reqs[1:])
 
 
@@ -80,28 +88,15 @@ def test_same_date_twice_same_rows_and_no_enrichment_calls(fakes, make_cfg, stor
     store = store_for(cfg)
     run_steps(cfg, store)
     before, calls = store.snapshot(), stats(oa)["calls"]
-    for p in pipeline.run_dir(cfg, D).glob("pages/*"):
+    export = open(pipeline.export(cfg, store, D, *run_steps(cfg, store)[:3])["export"], "rb").read()
+    for p in pipeline.run_dir(cfg, D, WINDOW).glob("pages/*"):
         p.unlink()
-    # the same date again, harvesting the same records again (--from-date)
-    h, l, e, s = run_steps(cfg, store, from_date="2026-11-19")
+    # the same date again, harvesting the same records again
+    h, l, e, s = run_steps(cfg, store)
     assert store.snapshot() == before
     assert (l["new"], l["updated"], l["unchanged"]) == (0, 0, 60)
-    assert e["calls"] == 0 and stats(oa)["calls"] == calls
-
-
-def test_updated_only_when_newer(fakes, make_cfg, store_for):
-    oai, oa = fakes(10, page_size=10)
-    cfg = make_cfg(oai, oa)
-    store = store_for(cfg)
-    rec = {k: v for k, v in fixtures.record(1).items() if k not in ("i", "raw_title", "raw_abstract")}
-    assert store.load_records([rec]) == {"new": 1, "updated": 0, "deleted": 0, "unchanged": 0}
-    older = dict(rec, title="An older title", updated="2000-01-01")
-    assert store.load_records([older])["unchanged"] == 1
-    assert store.snapshot()[0][5] == rec["title"]
-    newer = dict(rec, title="A newer title", updated="2030-01-01", authors=rec["authors"][:1])
-    assert store.load_records([newer])["updated"] == 1
-    snap = store.snapshot()
-    assert snap[0][5] == "A newer title" and len([r for r in snap if r[0] == rec["id"]]) == 2  # article + 1 author
+    assert e["api"]["calls"] == 0 and stats(oa)["calls"] == calls
+    assert open(s["export"], "rb").read() == export
 
 
 def test_503_with_retry_after_is_honoured_within_bounds(fakes, make_cfg, store_for):
@@ -110,7 +105,7 @@ def test_503_with_retry_after_is_honoured_within_bounds(fakes, make_cfg, store_f
     cfg = make_cfg(oai, oa, ARXLIVE_RETRY_AFTER_MAX="5")
     store = store_for(cfg)
     sleeps = Sleeps()
-    h = pipeline.harvest(cfg, store, pipeline.run_dir(cfg, D), D, sleep=sleeps)
+    h = harvest(cfg, sleep=sleeps)
     assert h["records"] == 30 and h["requests"] == 5
     assert sleeps == [5, 5]  # Retry-After: 30 capped at ARXLIVE_RETRY_AFTER_MAX
 
@@ -120,7 +115,7 @@ def test_polite_delay_between_requests(fakes, make_cfg, store_for):
     cfg = make_cfg(oai, oa, ARXLIVE_OAI_DELAY="3")
     store = store_for(cfg)
     sleeps = Sleeps()
-    pipeline.harvest(cfg, store, pipeline.run_dir(cfg, D), D, sleep=sleeps)
+    harvest(cfg, sleep=sleeps)
     assert len(sleeps) == 2 and all(2.5 < s <= 3 for s in sleeps)
 
 
@@ -140,8 +135,8 @@ def test_persistent_malformed_xml_is_a_clear_failure(fakes, make_cfg, store_for)
     oai.faults.set("malformed@2*inf")
     cfg = make_cfg(oai, oa)
     store = store_for(cfg)
-    with pytest.raises(pipeline.HarvestError, match=r"page 2 .*gave up after 3 attempts.*malformed XML"):
-        pipeline.harvest(cfg, store, pipeline.run_dir(cfg, D), D, sleep=Sleeps())
+    with pytest.raises(pipeline.StepError, match=r"page 2 .*gave up after 3 attempts.*malformed XML"):
+        harvest(cfg)
 
 
 def test_crash_mid_harvest_resumes_from_the_next_page(fakes, make_cfg, store_for):
@@ -149,16 +144,16 @@ def test_crash_mid_harvest_resumes_from_the_next_page(fakes, make_cfg, store_for
     oai.faults.set("drop@3*inf")   # the connection dies on page 3 every time: the run fails there
     cfg = make_cfg(oai, oa)
     store = store_for(cfg)
-    rdir = pipeline.run_dir(cfg, D)
-    with pytest.raises(pipeline.HarvestError, match="2 pages are kept"):
-        pipeline.harvest(cfg, store, rdir, D, sleep=Sleeps())
+    rdir = pipeline.run_dir(cfg, D, WINDOW)
+    with pytest.raises(pipeline.StepError, match="2 pages are kept"):
+        harvest(cfg)
     page3_token = oai_requests(oai)[-1]["resumptionToken"]
     oai.reset()
-    h = pipeline.harvest(cfg, store, rdir, D, sleep=Sleeps())
+    h = harvest(cfg)
     reqs = oai_requests(oai)
     assert reqs[0] == {"verb": "ListRecords", "resumptionToken": page3_token}
     assert len(reqs) == 3 and h["pages"] == 5 and h["records"] == 50
-    l = pipeline.load(cfg, store, rdir, D, h)
+    l = pipeline.load(store, rdir)
     ids = [r["id"] for recs in pipeline.iter_pages(rdir) for r in recs]
     assert len(ids) == len(set(ids)) == 50 and l["new"] + l["deleted"] == 50
 
@@ -168,12 +163,12 @@ def test_bad_resumption_token_fails_clearly_and_next_run_restarts(fakes, make_cf
     oai.faults.set("badtoken@2")
     cfg = make_cfg(oai, oa)
     store = store_for(cfg)
-    rdir = pipeline.run_dir(cfg, D)
-    with pytest.raises(pipeline.HarvestError, match="badResumptionToken.*restarts the harvest from 2026-11-19"):
-        pipeline.harvest(cfg, store, rdir, D, sleep=Sleeps())
+    rdir = pipeline.run_dir(cfg, D, WINDOW)
+    with pytest.raises(pipeline.StepError, match=r"badResumptionToken.*restarts the harvest of 2026-11-18\.\.2026-11-20"):
+        harvest(cfg)
     assert not list((rdir / "pages").glob("*"))
     oai.reset()
-    h = pipeline.harvest(cfg, store, rdir, D, sleep=Sleeps())
+    h = harvest(cfg)
     assert h["records"] == 30 and "resumptionToken" not in oai_requests(oai)[0]
 
 
@@ -183,15 +178,15 @@ def test_no_records_match_is_nothing_new(fakes, make_cfg, store_for):
     cfg = make_cfg(oai, oa)
     store = store_for(cfg)
     h, l, e, s = run_steps(cfg, store)
-    assert (h["records"], s["new"], s["api_calls_used"], s["exported"]) == (0, 0, 0, 0)
+    assert (h["records"], s["new"], s["api_calls"], s["exported"]) == (0, 0, 0, 0)
 
 
 def test_bad_argument_is_a_clear_failure(fakes, make_cfg, store_for):
     oai, oa = fakes(30, page_size=10)
     oai.faults.set("badargument*inf")
     cfg = make_cfg(oai, oa)
-    with pytest.raises(pipeline.HarvestError, match="OAI-PMH error badArgument at page 1"):
-        pipeline.harvest(cfg, store_for(cfg), pipeline.run_dir(cfg, D), D, sleep=Sleeps())
+    with pytest.raises(pipeline.StepError, match="OAI-PMH error badArgument at page 1"):
+        harvest(cfg)
 
 
 def test_deleted_records_are_marked_not_lost(fakes, make_cfg, store_for):
@@ -201,7 +196,7 @@ def test_deleted_records_are_marked_not_lost(fakes, make_cfg, store_for):
     run_steps(cfg, store)
     oai.faults.set("deleted")   # every 7th record now comes as a deleted header
     d2 = D + dt.timedelta(days=1)
-    h, l, e, s = run_steps(cfg, store, date=d2, from_date="2026-11-19")
+    h, l, e, s = run_steps(cfg, store, date=d2, window=(dt.date(2026, 11, 19), d2))
     newly = [i for i in range(30) if i % 7 == 0 and i % 50 != 49]
     assert l["deleted"] == len(newly)
     assert store.counts()["articles"] == 30
@@ -219,40 +214,55 @@ def test_deleted_records_are_marked_not_lost(fakes, make_cfg, store_for):
 
 def test_budget_exhausted_run_completes_and_reports_deferred(fakes, make_cfg, store_for):
     oai, oa = fakes(60, page_size=20)
-    cfg = make_cfg(oai, oa, ARXLIVE_BUDGET_DAILY="5", ARXLIVE_BUDGET_MONTHLY="100", ARXLIVE_OPENALEX_MAX_DOIS="20")
+    # room for the DOI batches ($0.0001 each) and 5 title searches ($0.001 each) a day
+    cfg = make_cfg(oai, oa, ARXLIVE_BUDGET_DAILY_USD="0.0054", ARXLIVE_BUDGET_MONTHLY_USD="1",
+                   ARXLIVE_OPENALEX_MAX_DOIS="20")
     store = store_for(cfg)
     h, l, e, s = run_steps(cfg, store)
-    assert s["api_calls_used"] == 5 and s["api_calls_left"] == 0 and s["deferred"] > 0
-    assert s["enrich_note"] == "budget spent"
+    assert s["api_by_kind"]["search"]["calls"] == 5 and s["api_usd_left_today"] < 0.001 and s["deferred"] > 0
+    assert s["enrich_note"] == "budget spent" and s["api_usd"] == round(sum(
+        k["usd"] for k in s["api_by_kind"].values()), 6)
     done = s["enriched"] + s["unmatched"]
     assert done + s["deferred"] == expected(60)["live"]
-    # the same day: nothing more; the next day: continues where it stopped, nothing twice
-    assert pipeline.enrich(cfg, store, D, today=TODAY)["calls"] == 0
-    total_calls = 5
+    # the same day: no more searches; the next days: continue where it stopped, nothing twice
+    assert "search" not in pipeline.enrich(cfg, store, D, today=TODAY)["api"]["by_kind"]
     day = TODAY
     for _ in range(10):
         day += dt.timedelta(days=1)
-        e2 = pipeline.enrich(cfg, store, D, today=day)
-        total_calls += e2["calls"]
-        if e2["deferred"] == 0:
+        if pipeline.enrich(cfg, store, D, today=day)["deferred"] == 0:
             break
     c = store.counts()
     x = expected(60)
     assert (c["works"], c.get("status_unmatched", 0)) == (x["doi"] + x["title"], x["unmatched"])
-    assert stats(oa)["calls"] == total_calls
+    with store.engine.connect() as conn:
+        from sqlalchemy import func, select
+
+        from arxlive.store import api_ledger
+        assert conn.execute(select(func.sum(api_ledger.c.calls))).scalar() == stats(oa)["calls"]
 
 
-def test_unmatched_are_retried_on_a_schedule_not_every_run(fakes, make_cfg, store_for):
+def test_unmatched_are_retried_on_a_schedule_and_searched_at_most_twice(fakes, make_cfg, store_for):
     oai, oa = fakes(20, page_size=20)
     cfg = make_cfg(oai, oa)
     store = store_for(cfg)
     run_steps(cfg, store)
     x = expected(20)
-    assert pipeline.enrich(cfg, store, D)["calls"] == 0                        # same date
-    e = pipeline.enrich(cfg, store, D + dt.timedelta(days=1))                  # due after 1 day
-    assert e["due"] == x["unmatched"] and e["calls"] == 1 + x["unmatched"]
-    assert pipeline.enrich(cfg, store, D + dt.timedelta(days=2))["calls"] == 0  # next due after 2 more days
-    assert pipeline.enrich(cfg, store, D + dt.timedelta(days=3))["due"] == x["unmatched"]
+    assert pipeline.enrich(cfg, store, D)["api"]["calls"] == 0                     # same date
+    e = pipeline.enrich(cfg, store, D + dt.timedelta(days=1))                      # due after 1 day
+    assert e["due"] == x["unmatched"] and e["api"]["calls"] == 1 + x["unmatched"]  # a batch, 2nd searches
+    assert pipeline.enrich(cfg, store, D + dt.timedelta(days=2))["api"]["calls"] == 0  # due after 2 more
+    e = pipeline.enrich(cfg, store, D + dt.timedelta(days=3))
+    assert e["due"] == x["unmatched"] and e["api"]["by_kind"] == {"filter": {"calls": 1, "usd": 0.0001}}
+
+
+def test_title_search_waits_for_the_grace_period(fakes, make_cfg, store_for):
+    oai, oa = fakes(20, page_size=20)
+    cfg = make_cfg(oai, oa, ARXLIVE_TITLE_GRACE_DAYS="1000")   # every fixture is younger than that
+    store = store_for(cfg)
+    s = run_steps(cfg, store)[3]
+    x = expected(20)
+    assert s["api_by_kind"] == {"filter": {"calls": 1, "usd": 0.0001}}
+    assert (s["enriched"], s["unmatched"]) == (x["doi"], x["title"] + x["unmatched"])
 
 
 def test_openalex_429_recovers_and_outage_defers(fakes, make_cfg, store_for):
@@ -262,7 +272,7 @@ def test_openalex_429_recovers_and_outage_defers(fakes, make_cfg, store_for):
     store = store_for(cfg)
     h, l, e, s = run_steps(cfg, store)
     assert s["deferred"] == 0 and s["enriched"] == expected(20)["doi"] + expected(20)["title"]
-    assert s["api_calls_used"] == stats(oa)["calls"]   # retries count against the budget too
+    assert s["api_calls"] == stats(oa)["calls"]   # retries count against the budget too
 
     oai2, oa2 = fakes(20, page_size=20)
     oa2.faults.set("503*inf")
@@ -282,18 +292,49 @@ def test_api_key_and_mailto_are_sent_and_key_never_shown(fakes, make_cfg, store_
 
     bad = make_cfg(oai, oa, ARXLIVE_OPENALEX_API_KEY="wrong-key-999", ARXLIVE_MAILTO="ops@example.org",
                    ARXLIVE_DATA_DIR=str(cfg.data_dir) + "2")
-    with pytest.raises(pipeline.EnrichError, match="403.*ARXLIVE_OPENALEX_API_KEY") as exc:
+    with pytest.raises(pipeline.StepError, match="403.*ARXLIVE_OPENALEX_API_KEY") as exc:
         run_steps(bad, store_for(bad))
     assert "wrong-key-999" not in str(exc.value)
 
 
-def test_set_and_from_date_filter_the_harvest(fakes, make_cfg, store_for):
+def test_set_and_window_filter_the_harvest(fakes, make_cfg, store_for):
     oai, oa = fakes(40, page_size=10, days=10)
     cfg = make_cfg(oai, oa, ARXLIVE_OAI_SET="cs")
-    store = store_for(cfg)
-    h = pipeline.harvest(cfg, store, pipeline.run_dir(cfg, D), D, from_date="2026-11-25", sleep=Sleeps())
+    window = (dt.date(2026, 11, 25), dt.date(2026, 11, 26))
+    h = harvest(cfg, window)
     want = [r for r in (fixtures.record(i, days=10) for i in range(40))
-            if r["datestamp"] >= "2026-11-25" and "cs" in r["sets"]]
+            if "2026-11-25" <= r["datestamp"] <= "2026-11-26" and "cs" in r["sets"]]
     assert h["records"] == len(want) > 0
     assert oai_requests(oai)[0] == {"verb": "ListRecords", "metadataPrefix": "arXiv", "from": "2026-11-25",
-                                    "set": "cs"}
+                                    "until": "2026-11-26", "set": "cs"}
+
+
+def test_malformed_and_hostile_works_are_skipped_and_counted(fakes, make_cfg, store_for, caplog):
+    oai, oa = fakes(20, page_size=20)
+    oa.faults.set("badworks")
+    cfg = make_cfg(oai, oa)
+    store = store_for(cfg)
+    caplog.set_level("WARNING")
+    s = run_steps(cfg, store)[3]
+    # every work came mistyped: nothing matched, nothing stored, every answer's junk counted
+    assert s["enriched"] == 0 and store.counts()["works"] == 0 and s["malformed"] > 0
+    assert s["unmatched"] == expected(20)["live"] and s["deferred"] == 0
+    assert "skipped a malformed OpenAlex work" in caplog.text and "Traceback" not in caplog.text
+    assert "x" * 1000 not in caplog.text      # a huge hostile value is not copied into the log
+
+
+def test_credentials_in_the_oai_url_are_never_written(fakes, make_cfg, store_for, caplog):
+    oai, oa = fakes(20, page_size=10)
+    url = oai.url.replace("http://", "http://harvester:pa55-w0rd@")
+    cfg = make_cfg(oai, oa, ARXLIVE_OAI_URL=url)
+    store = store_for(cfg)
+    caplog.set_level("INFO")
+    h, l, e, s = run_steps(cfg, store)
+    assert h["records"] == 20
+    written = caplog.text + "".join(p.read_text() for p in cfg.mode_dir.rglob("*.json*"))
+    assert "pa55-w0rd" not in written and "harvester" not in written
+    assert "pa55-w0rd" not in str(store.snapshot())
+    oai.faults.set("503*inf")
+    with pytest.raises(pipeline.StepError) as exc:
+        harvest(cfg, (dt.date(2026, 11, 19), dt.date(2026, 11, 19)))
+    assert "pa55-w0rd" not in str(exc.value) and "***@" in str(exc.value)

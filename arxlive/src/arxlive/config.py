@@ -12,13 +12,20 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-DEFAULT_OAI_URL = "https://export.arxiv.org/oai2"
+# arXiv's OAI-PMH base URL (primary since March 2025; export.arxiv.org/oai2 was the old one).
+DEFAULT_OAI_URL = "https://oaipmh.arxiv.org/oai"
 DEFAULT_OPENALEX_URL = "https://api.openalex.org"
 
 # Without --production: a separate store and small limits (caps applied on top of the env).
 TEST_MAX_PAGES = 20
-TEST_BUDGET_DAILY = 200
-TEST_BUDGET_MONTHLY = 2000
+TEST_BUDGET_DAILY_USD = 0.20
+TEST_BUDGET_MONTHLY_USD = 2.00
+
+# OpenAlex's published prices per call in US dollars, read on 2026-11-27 from its "Authentication &
+# Pricing" page: singleton lookups free, list/filter calls $0.10 per 1,000, searches $1 per 1,000.
+# Its docs do not say how a `filter=title.search:` call is billed: it is priced as a search here.
+PRICES_READ_ON = "2026-11-27"
+DEFAULT_PRICES = {"filter": 0.0001, "search": 0.001, "single": 0.0}
 
 _SET_RE = re.compile(r"^[A-Za-z][A-Za-z0-9.-]*(:[A-Za-z0-9.-]+)*$")
 _MAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -38,8 +45,11 @@ class Config:
     mailto: str | None = None
     db_url: str | None = field(default=None, repr=False)
     test_db_url: str | None = field(default=None, repr=False)
-    budget_daily: int = 1000
-    budget_monthly: int = 20000
+    budget_daily_usd: float = 1.0
+    budget_monthly_usd: float = 30.0
+    prices: dict = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    title_grace_days: int = 7
+    title_search_cap: int = 2
     data_dir: Path = Path("data")
     max_retries: int = 5
     backoff_base: float = 2.0
@@ -65,7 +75,9 @@ class Config:
         return url or f"sqlite:///{(self.mode_dir / 'arxlive.sqlite').resolve()}"
 
     def secrets(self) -> list[str]:
-        return [s for s in (self.openalex_api_key,) if s]
+        """Values no log line, file or message may show: the API key and passwords in URLs."""
+        found = [self.openalex_api_key] + [urlsplit(u).password for u in (self.oai_url, self.openalex_url)]
+        return [s for s in found if s]
 
 
 def _url(env, name, default):
@@ -107,9 +119,28 @@ def _db_url(env, name):
     return raw
 
 
+def _prices(env) -> dict:
+    """ARXLIVE_PRICES=filter=0.0001,search=0.001,single=0 (dollars per call; kinds left out keep the default)."""
+    raw = env.get("ARXLIVE_PRICES", "").strip()
+    prices = dict(DEFAULT_PRICES)
+    for item in filter(None, (x.strip() for x in raw.split(","))):
+        kind, _, value = item.partition("=")
+        if kind.strip() not in DEFAULT_PRICES:
+            raise ConfigError(f"ARXLIVE_PRICES: unknown kind {kind.strip()!r} (kinds: {', '.join(DEFAULT_PRICES)})")
+        prices[kind.strip()] = _number({"ARXLIVE_PRICES": value}, "ARXLIVE_PRICES", 0.0)
+    return prices
+
+
+# Variables whose meaning changed: a value left over from before must not be read in the new unit.
+_RENAMED = {"ARXLIVE_BUDGET_DAILY": "ARXLIVE_BUDGET_DAILY_USD", "ARXLIVE_BUDGET_MONTHLY": "ARXLIVE_BUDGET_MONTHLY_USD"}
+
+
 def load_config(env=None, production: bool = False) -> Config:
     """Read and validate every ARXLIVE_* variable; raise ConfigError naming the bad one."""
     env = os.environ if env is None else env
+    for old, new in _RENAMED.items():
+        if env.get(old, "").strip():
+            raise ConfigError(f"{old} counted calls; the budget is now in dollars: set {new} instead")
     oai_set = env.get("ARXLIVE_OAI_SET", "").strip() or None
     if oai_set is not None and not _SET_RE.match(oai_set):
         raise ConfigError(f"ARXLIVE_OAI_SET={oai_set!r} is not an OAI set spec (e.g. cs, physics:hep-th)")
@@ -129,8 +160,11 @@ def load_config(env=None, production: bool = False) -> Config:
         mailto=mailto,
         db_url=_db_url(env, "ARXLIVE_DB_URL"),
         test_db_url=_db_url(env, "ARXLIVE_TEST_DB_URL"),
-        budget_daily=_number(env, "ARXLIVE_BUDGET_DAILY", 1000, int),
-        budget_monthly=_number(env, "ARXLIVE_BUDGET_MONTHLY", 20000, int),
+        budget_daily_usd=_number(env, "ARXLIVE_BUDGET_DAILY_USD", 1.0),
+        budget_monthly_usd=_number(env, "ARXLIVE_BUDGET_MONTHLY_USD", 30.0),
+        prices=_prices(env),
+        title_grace_days=_number(env, "ARXLIVE_TITLE_GRACE_DAYS", 7, int),
+        title_search_cap=_number(env, "ARXLIVE_TITLE_SEARCH_CAP", 2, int),
         data_dir=data_dir,
         max_retries=_number(env, "ARXLIVE_MAX_RETRIES", 5, int, 1),
         backoff_base=_number(env, "ARXLIVE_BACKOFF_BASE", 2.0),
@@ -147,8 +181,8 @@ def load_config(env=None, production: bool = False) -> Config:
         raise ConfigError("ARXLIVE_TITLE_THRESHOLD must be between 0 and 100")
     if not production:
         cfg = replace(cfg, max_pages=TEST_MAX_PAGES,
-                      budget_daily=min(cfg.budget_daily, TEST_BUDGET_DAILY),
-                      budget_monthly=min(cfg.budget_monthly, TEST_BUDGET_MONTHLY))
+                      budget_daily_usd=min(cfg.budget_daily_usd, TEST_BUDGET_DAILY_USD),
+                      budget_monthly_usd=min(cfg.budget_monthly_usd, TEST_BUDGET_MONTHLY_USD))
     return cfg
 
 
@@ -165,7 +199,9 @@ def prepare_data_dir(cfg: Config) -> None:
 
 
 def describe(cfg: Config) -> dict:
-    """The configuration for a log line: the API key only as set / not set."""
+    """The configuration for a log line: the API key only as set / not set, URLs without credentials."""
+    from .http import mask
+
     out = {}
     for f in fields(cfg):
         value = getattr(cfg, f.name)
@@ -173,6 +209,8 @@ def describe(cfg: Config) -> dict:
             value = "***" if value else None
         elif f.name in ("db_url", "test_db_url") and value:
             value = mask_db_url(value)
+        elif f.name in ("oai_url", "openalex_url"):
+            value = mask(value, cfg.secrets())
         out[f.name] = str(value) if isinstance(value, Path) else value
     return out
 

@@ -80,8 +80,9 @@ def polite_wait(last_request: float | None, now: float, delay: float) -> float:
 
 
 def mask(text: str, secrets: list[str]) -> str:
-    """Replace secret values and any api_key=... query value by ***."""
+    """Replace secret values, any api_key=... query value and any user:password@ in a URL by ***."""
     text = re.sub(r"(api_key=)[^&\s'\"]+", r"\1***", text)
+    text = re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s'\"]+@", r"\1***@", text)
     for s in secrets:
         if s:
             text = text.replace(s, "***")
@@ -96,6 +97,10 @@ class Policy:
     retry_after_max: float = 120.0
     timeout: float = 60.0
     delay: float = 0.0          # polite minimum gap between request starts
+
+    @classmethod
+    def from_config(cls, cfg, delay: float = 0.0) -> "Policy":
+        return cls(cfg.max_retries, cfg.backoff_base, cfg.backoff_max, cfg.retry_after_max, cfg.http_timeout, delay)
 
 
 class PoliteSession:

@@ -1,10 +1,11 @@
-"""Pure rules of the Enrich step: DOIs, batches, title similarity, budget and retry schedule."""
+"""Pure rules of the Enrich step: DOIs, batches, title similarity, the policy and the retry schedule."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
@@ -169,16 +170,38 @@ def work_row(work: dict) -> dict:
     }
 
 
-# ---------------------------------------------------------------- budget and retry schedule
+# ---------------------------------------------------------------- the enrichment policy
 
-def calls_left(daily_limit: int, monthly_limit: int, used_today: int, used_month: int) -> int:
-    """Calls still allowed now: the tighter of the day's and the month's remainder."""
-    return max(0, min(daily_limit - used_today, monthly_limit - used_month))
+@dataclass(frozen=True)
+class EnrichPolicy:
+    """Which due articles get which lookups, and in what order.
+
+    grace_days: a title search only for an article at least this old (by `created`): OpenAlex
+      indexes a new preprint days late, and arXiv's DataCite DOI then finds it almost for free.
+    title_cap: title searches over an article's lifetime (None: no cap).
+    new_first: articles never looked up go before retries when the budget is short.
+    """
+    grace_days: int = 7
+    title_cap: int | None = 2
+    new_first: bool = True
 
 
-def budget_periods(today: dt.date) -> tuple[str, str]:
-    """The keys the budget counts under: ('2026-11-20', '2026-11')."""
-    return today.isoformat(), today.strftime("%Y-%m")
+def order_due(articles: list[dict], policy: EnrichPolicy) -> list[dict]:
+    """New articles first (then retries, the longest-waiting first), or simply by id."""
+    if not policy.new_first:
+        return sorted(articles, key=lambda a: a["id"])
+    return sorted(articles, key=lambda a: (a["enrich_status"] != "pending", a.get("enrich_next") or dt.date.min,
+                                           a["id"]))
+
+
+def title_search_due(article: dict, run_date: dt.date, policy: EnrichPolicy) -> bool:
+    """Whether an article that no DOI matched gets a title search in this run."""
+    if not article.get("title"):
+        return False
+    if policy.title_cap is not None and (article.get("title_searches") or 0) >= policy.title_cap:
+        return False
+    born = article.get("created") or article.get("datestamp")
+    return born is None or (run_date - born).days >= policy.grace_days
 
 
 RETRY_BASE_DAYS = 1
@@ -190,7 +213,7 @@ def next_attempt(run_date: dt.date, attempts: int, base_days: int = RETRY_BASE_D
     """When an unmatched article is looked up again: 1, 2, 4, 8, ... days after the n-th miss, capped.
 
     (OpenAlex usually indexes a new arXiv preprint within days; a publisher DOI can appear
-    months later, so misses keep being retried, ever more rarely.)
+    months later, so misses keep being retried by DOI, ever more rarely.)
     """
     days = min(base_days * 2 ** max(0, attempts - 1), max_days)
     return run_date + dt.timedelta(days=days)

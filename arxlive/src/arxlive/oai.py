@@ -1,11 +1,17 @@
-"""OAI-PMH ListRecords with metadataPrefix=arXiv: request parameters and response parsing (pure)."""
+"""OAI-PMH ListRecords with metadataPrefix=arXiv: request parameters and response parsing (pure), and
+OaiClient, which sends them over one polite connection (built from the config like OpenAlexClient)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import time
 from dataclasses import dataclass, field
 
 from lxml import etree
+
+from .config import Config
+from .http import Policy, PoliteSession, TransientError
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 ARXIV_NS = "http://arxiv.org/OAI/arXiv/"
@@ -32,13 +38,12 @@ class Page:
     extra: dict = field(default_factory=dict)
 
 
-def list_records_params(from_date: str | None, oai_set: str | None, token: str | None) -> dict:
-    """The query of one ListRecords request: a resumptionToken goes alone with the verb."""
+def list_records_params(window: tuple[str, str], oai_set: str | None, token: str | None) -> dict:
+    """The query of one ListRecords request for the datestamps from..until (inclusive, as OAI-PMH
+    defines them); a resumptionToken goes alone with the verb."""
     if token:
         return {"verb": "ListRecords", "resumptionToken": token}
-    params = {"verb": "ListRecords", "metadataPrefix": "arXiv"}
-    if from_date:
-        params["from"] = from_date
+    params = {"verb": "ListRecords", "metadataPrefix": "arXiv", "from": window[0], "until": window[1]}
     if oai_set:
         params["set"] = oai_set
     return params
@@ -125,3 +130,30 @@ def parse_page(body: bytes) -> Page:
         size = int(tok.get("completeListSize")) if (tok.get("completeListSize") or "").isdigit() else None
         cursor = int(tok.get("cursor")) if (tok.get("cursor") or "").isdigit() else None
     return Page(records, token, response_date, complete_list_size=size, cursor=cursor, raw_size=len(body))
+
+
+def _checked_page(body: bytes) -> Page:
+    try:
+        return parse_page(body)
+    except MalformedResponse as exc:
+        raise TransientError(str(exc)) from None  # a truncated or garbled page is worth another try
+
+
+class OaiClient:
+    """ListRecords pages from the configured endpoint and set, at least ARXLIVE_OAI_DELAY apart."""
+
+    def __init__(self, cfg: Config, sleep=time.sleep):
+        self.url, self.oai_set = cfg.oai_url, cfg.oai_set
+        self.http = PoliteSession(Policy.from_config(cfg, cfg.oai_delay), secrets=cfg.secrets(), sleep=sleep)
+
+    @property
+    def requests(self) -> int:
+        return self.http.attempts
+
+    def list_records(self, window: tuple[dt.date, dt.date], token: str | None) -> Page:
+        """One page: the first of the window (token None) or the one a resumptionToken names."""
+        params = list_records_params((window[0].isoformat(), window[1].isoformat()), self.oai_set, token)
+        return self.http.get(self.url, params, _checked_page)
+
+    def close(self):
+        self.http.close()

@@ -1,9 +1,9 @@
 """The four steps as plain functions (the Luigi tasks are thin wrappers around them).
 
-harvest(cfg, store, run_dir, run_date, from_date)  -> manifest (pages on disk + checkpoint)
-load(cfg, store, run_dir, run_date)                 -> counts
-enrich(cfg, store, run_date)                        -> counts (API calls, deferred)
-export(cfg, store, run_dir, run_date)               -> summary
+harvest(cfg, rdir, window)                  -> manifest (pages on disk + checkpoint)
+load(store, rdir)                           -> counts
+enrich(cfg, store, run_date, today)         -> counts, calls and dollars by kind
+export(cfg, store, run_date, ...)           -> summary (+ the 30-day trend page)
 """
 
 from __future__ import annotations
@@ -14,76 +14,59 @@ import logging
 import time
 from pathlib import Path
 
-from . import matching, oai
+from . import matching, records
 from .config import Config
-from .files import atomic_open, read_json, write_json
-from .http import PermanentHTTPError, Policy, PoliteSession, RetriesExhausted, TransientError
+from .files import atomic_write, read_json, write_json
+from .http import PermanentHTTPError, RetriesExhausted, mask
+from .ledger import Ledger
+from .oai import OaiClient
 from .openalex import BudgetSpent, OpenAlexClient
 from .store import Store
+from .trend import trend_path, write_trend
 
 log = logging.getLogger("arxlive")
 
 
-class HarvestError(RuntimeError):
-    pass
+class StepError(RuntimeError):
+    """A step failed for a reason the message names (the task fails; exit 30)."""
 
 
-class EnrichError(RuntimeError):
-    pass
+def run_dir(cfg: Config, run_date: dt.date, window: tuple[dt.date, dt.date]) -> Path:
+    """runs/<date>/<from>..<until>: a run of the same date over another window keeps its own files."""
+    return cfg.mode_dir / "runs" / run_date.isoformat() / f"{window[0]}..{window[1]}"
 
 
-def source_key(cfg: Config) -> str:
-    return f"{cfg.oai_url}|{cfg.oai_set or ''}"
-
-
-def run_dir(cfg: Config, run_date: dt.date) -> Path:
-    return cfg.mode_dir / "runs" / run_date.isoformat()
-
-
-def default_from(run_date: dt.date, stored: str | None, from_date: str | None) -> str:
-    """--from-date wins; else the last successful harvest's date; else the day before --date."""
-    if from_date:
-        return from_date
-    if stored:
-        return stored
-    return (run_date - dt.timedelta(days=1)).isoformat()
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
 
 
 # ------------------------------------------------------------------------------------ harvest
 
-def _check_page(body: bytes) -> oai.Page:
-    try:
-        return oai.parse_page(body)
-    except oai.MalformedResponse as exc:
-        raise TransientError(str(exc)) from None
-
-
-def harvest(cfg: Config, store: Store, rdir: Path, run_date: dt.date, from_date: str | None = None,
-            sleep=time.sleep) -> dict:
-    """Fetch every page since `from` into rdir/pages, checkpointing after each page.
+def harvest(cfg: Config, rdir: Path, window: tuple[dt.date, dt.date], sleep=time.sleep) -> dict:
+    """Fetch every page of the window into rdir/pages, checkpointing after each page.
 
     A crash leaves pages 1..k and a checkpoint holding the token of page k+1; the next call
     resumes there. badResumptionToken: the checkpoint and pages are removed and the harvest fails
-    clearly; the next run starts over from the same `from` (Load is idempotent, so nothing is
-    duplicated). noRecordsMatch on the first page = nothing new.
+    clearly; the next run starts the window over (Load is idempotent, so nothing is duplicated).
+    noRecordsMatch on the first page = nothing in the window.
     """
     pages_dir = rdir / "pages"
     ckpt_path = pages_dir / "checkpoint.json"
+    # the checkpoint names its source without credentials: it is a file anyone may read
+    source = {"oai_url": mask(cfg.oai_url, cfg.secrets()), "set": cfg.oai_set}
     ckpt = read_json(ckpt_path) if ckpt_path.exists() else None
-    if ckpt and (ckpt.get("oai_url"), ckpt.get("set")) != (cfg.oai_url, cfg.oai_set):
+    if ckpt and {k: ckpt.get(k) for k in source} != source:
         log.warning("checkpoint in %s is for another source; starting over", pages_dir)
         _clear_pages(pages_dir)
         ckpt = None
     if ckpt is None:
-        frm = default_from(run_date, store.harvest_from(source_key(cfg)), from_date)
-        ckpt = {"oai_url": cfg.oai_url, "set": cfg.oai_set, "from": frm, "pages": 0, "records": 0,
-                "token": None, "response_date": None, "complete": False, "stopped_early": False}
-        log.info("harvest from %s%s", frm, f" set {cfg.oai_set}" if cfg.oai_set else "")
+        ckpt = {**source, "from": window[0].isoformat(), "until": window[1].isoformat(), "pages": 0, "records": 0,
+                "token": None, "complete": False, "stopped_early": False}
+        log.info("harvest %s..%s%s", window[0], window[1], f" set {cfg.oai_set}" if cfg.oai_set else "")
     elif not ckpt["complete"]:
-        log.info("resuming harvest from %s after page %d (%d records so far)", ckpt["from"], ckpt["pages"],
-                 ckpt["records"])
-    session = PoliteSession(Policy(cfg.max_retries, cfg.backoff_base, cfg.backoff_max, cfg.retry_after_max,
-                                   cfg.http_timeout, cfg.oai_delay), sleep=sleep)
+        log.info("resuming harvest of %s..%s after page %d (%d records so far)", ckpt["from"], ckpt["until"],
+                 ckpt["pages"], ckpt["records"])
+    client = OaiClient(cfg, sleep=sleep)
     try:
         while not ckpt["complete"]:
             if cfg.max_pages is not None and ckpt["pages"] >= cfg.max_pages:
@@ -91,39 +74,36 @@ def harvest(cfg: Config, store: Store, rdir: Path, run_date: dt.date, from_date:
                 ckpt.update(complete=True, stopped_early=True)
                 write_json(ckpt_path, ckpt)
                 break
-            params = oai.list_records_params(ckpt["from"], cfg.oai_set, ckpt["token"])
+            n = ckpt["pages"] + 1
             try:
-                page = session.get(cfg.oai_url, params, _check_page)
+                page = client.list_records(window, ckpt["token"])
             except RetriesExhausted as exc:
-                raise HarvestError(f"harvest failed at page {ckpt['pages'] + 1} ({cfg.oai_url}): {exc}; "
-                                   f"{ckpt['pages']} pages are kept and the next run resumes there") from None
+                raise StepError(f"harvest failed at page {n} ({source['oai_url']}): {exc}; "
+                                f"{ckpt['pages']} pages are kept and the next run resumes there") from None
             except PermanentHTTPError as exc:
-                raise HarvestError(f"harvest failed at page {ckpt['pages'] + 1}: {exc}") from None
+                raise StepError(f"harvest failed at page {n}: {exc}") from None
             if page.error_code == "noRecordsMatch" and ckpt["pages"] == 0:
-                log.info("noRecordsMatch: nothing new since %s", ckpt["from"])
-                ckpt.update(complete=True, response_date=page.response_date)
+                log.info("noRecordsMatch: no records in %s..%s", window[0], window[1])
+                ckpt.update(complete=True)
                 write_json(ckpt_path, ckpt)
                 break
             if page.error_code == "badResumptionToken":
                 _clear_pages(pages_dir)
-                raise HarvestError(
-                    f"OAI-PMH rejected the resumptionToken of page {ckpt['pages'] + 1} (badResumptionToken: "
-                    f"{page.error_message}); checkpoint and pages cleared, the next run restarts the harvest "
-                    f"from {ckpt['from']}")
+                raise StepError(
+                    f"OAI-PMH rejected the resumptionToken of page {n} (badResumptionToken: {page.error_message}); "
+                    f"checkpoint and pages cleared, the next run restarts the harvest of {window[0]}..{window[1]}")
             if page.error_code:
-                raise HarvestError(f"OAI-PMH error {page.error_code} at page {ckpt['pages'] + 1}: "
-                                   f"{page.error_message} (request {params})")
-            n = ckpt["pages"] + 1
+                raise StepError(f"OAI-PMH error {page.error_code} at page {n}: {page.error_message}")
             write_json(pages_dir / f"page-{n:05d}.json", {"page": n, "records": page.records})
             ckpt.update(pages=n, records=ckpt["records"] + len(page.records), token=page.token,
-                        response_date=ckpt["response_date"] or page.response_date, complete=not page.token)
+                        complete=not page.token)
             write_json(ckpt_path, ckpt)  # the page is on disk before the checkpoint points past it
             size = f"/{page.complete_list_size}" if page.complete_list_size else ""
             log.info("page %d: %d records (%d%s so far)", n, len(page.records), ckpt["records"], size)
     finally:
-        session.close()
-    return {k: ckpt[k] for k in ("from", "set", "pages", "records", "response_date", "stopped_early")} | {
-        "requests": session.attempts}
+        client.close()
+    return {k: ckpt[k] for k in ("from", "until", "set", "pages", "records", "stopped_early")} | {
+        "requests": client.requests}
 
 
 def _clear_pages(pages_dir: Path):
@@ -139,114 +119,108 @@ def iter_pages(rdir: Path):
 
 # ------------------------------------------------------------------------------------ load
 
-def load(cfg: Config, store: Store, rdir: Path, run_date: dt.date, manifest: dict) -> dict:
+def load(store: Store, rdir: Path) -> dict:
     counts = {"new": 0, "updated": 0, "deleted": 0, "unchanged": 0}
     for recs in iter_pages(rdir):
-        for k, v in store.load_records(recs).items():
+        plan = records.plan(store.stored_states([r["id"] for r in recs]), recs)
+        store.apply(plan)
+        for k, v in plan.counts.items():
             counts[k] += v
-    # the next harvest starts from the day this one began (overlap is harmless: loads are idempotent)
-    nxt = (manifest.get("response_date") or "")[:10] or run_date.isoformat()
-    store.set_harvest_from(source_key(cfg), nxt, run_date.isoformat())
-    log.info("load: %s; next harvest from %s", counts, nxt)
+    log.info("load: %s", counts)
     return counts
 
 
 # ------------------------------------------------------------------------------------ enrich
 
-def utc_today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
+def enrich(cfg: Config, store: Store, run_date: dt.date, today: dt.date | None = None, sleep=time.sleep,
+           policy: matching.EnrichPolicy | None = None) -> dict:
+    """Look up due articles in OpenAlex within the budget; the rest is deferred to later runs.
 
-
-def enrich(cfg: Config, store: Store, run_date: dt.date, today: dt.date | None = None, sleep=None) -> dict:
-    """Look up due articles in OpenAlex within the budget; the rest is deferred to later runs."""
-    today = today or utc_today()
-    doi_due, title_due = store.due_for_enrichment(run_date)
-    out = {"due": len(doi_due) + len(title_due), "doi_matched": 0, "title_matched": 0, "unmatched": 0,
-           "deferred": 0, "calls": 0, "error": None}
-    client = OpenAlexClient(cfg, lambda: store.take_call(today, cfg.budget_daily, cfg.budget_monthly), sleep)
+    DOI batches first (new articles before retries), then title searches for the DOI misses that
+    the policy allows; every miss is retried later on the back-off schedule.
+    """
+    policy = policy or matching.EnrichPolicy(cfg.title_grace_days, cfg.title_search_cap)
+    ledger = Ledger(store, cfg.prices, cfg.budget_daily_usd, cfg.budget_monthly_usd, today or utc_today())
+    due = matching.order_due(store.due_articles(run_date), policy)
+    out = {"due": len(due), "doi_matched": 0, "title_matched": 0, "unmatched": 0, "deferred": 0,
+           "malformed": 0, "error": None}
+    client = OpenAlexClient(cfg, ledger.charge, sleep)
     stop = None
     try:
-        batches = matching.doi_batches(doi_due, cfg.openalex_max_dois)
+        missed = []
+        batches = matching.doi_batches(due, cfg.openalex_max_dois)
         for b, batch in enumerate(batches):
-            dois = [d for art in batch for d in matching.article_dois(art)]
             try:
-                found = client.works_by_doi(dois)
+                found = client.works_by_doi([d for art in batch for d in matching.article_dois(art)])
             except (BudgetSpent, RetriesExhausted) as exc:
                 stop = exc
                 out["deferred"] += sum(len(x) for x in batches[b:])
                 break
-            hits = matching.match_by_doi(batch, found)
+            out["malformed"] += found.malformed
+            hits = matching.match_by_doi(batch, found.works)
             for art in batch:
                 if art["id"] in hits:
                     work, how = hits[art["id"]]
-                    store.save_match(art["id"], work, how, None, run_date)
+                    store.save_match(art["id"], matching.work_row(work), how, None, run_date, searched=False)
                     out["doi_matched"] += 1
-            missed = [a for a in batch if a["id"] not in hits]
-            store.mark_doi_missed([a["id"] for a in missed])
-            title_due.extend(missed)
-        title_due.sort(key=lambda a: a["id"])
-        for n, art in enumerate(title_due):
-            if stop is not None:
-                out["deferred"] += len(title_due) - n
-                break
-            if not art.get("title"):
-                store.mark_unmatched(art["id"], run_date)
-                out["unmatched"] += 1
-                continue
-            try:
-                found = client.works_by_title(art["title"])
-            except (BudgetSpent, RetriesExhausted) as exc:
-                stop = exc
-                out["deferred"] += len(title_due) - n
-                break
-            best = matching.best_title_match(art["title"], found, cfg.title_threshold)
-            if best:
-                store.save_match(art["id"], best[0], "title", best[1], run_date)
+                else:
+                    missed.append(art)
+        for art in missed:
+            search, best = matching.title_search_due(art, run_date, policy), None
+            if search and stop is None:
+                try:
+                    found = client.works_by_title(art["title"])
+                    out["malformed"] += found.malformed
+                    best = matching.best_title_match(art["title"], found.works, cfg.title_threshold)
+                except (BudgetSpent, RetriesExhausted) as exc:
+                    stop = exc
+            if search and stop is not None:
+                out["deferred"] += 1      # still due: the next run looks it up again
+            elif best:
+                store.save_match(art["id"], matching.work_row(best[0]), "title", best[1], run_date, searched=True)
                 out["title_matched"] += 1
             else:
-                store.mark_unmatched(art["id"], run_date)
+                nxt = matching.next_attempt(run_date, art["enrich_attempts"] + 1)
+                store.mark_unmatched(art["id"], nxt, search)
                 out["unmatched"] += 1
     except PermanentHTTPError as exc:
         hint = " (check ARXLIVE_OPENALEX_API_KEY / ARXLIVE_MAILTO)" if exc.status in (401, 403) else ""
-        raise EnrichError(f"OpenAlex refused a request: {exc}{hint}") from None
+        raise StepError(f"OpenAlex refused a request: {exc}{hint}") from None
     finally:
         client.close()
-    out["calls"] = client.calls
     if isinstance(stop, BudgetSpent):
         out["error"] = "budget spent"
         log.warning("API budget spent: %d articles deferred to a later run", out["deferred"])
     elif stop is not None:
         out["error"] = f"OpenAlex unavailable: {stop}"
         log.warning("OpenAlex unavailable (%s): %d articles deferred to a later run", stop, out["deferred"])
-    used_day, used_month = store.budget_used(today)
-    out["calls_left_today"] = max(0, cfg.budget_daily - used_day)
-    out["calls_left_month"] = max(0, cfg.budget_monthly - used_month)
-    out["calls_left"] = matching.calls_left(cfg.budget_daily, cfg.budget_monthly, used_day, used_month)
+    out["api"] = ledger.summary()
     log.info("enrich: %s", out)
     return out
 
 
 # ------------------------------------------------------------------------------------ export
 
-SUMMARY_KEYS = ("harvested", "new", "updated", "deleted", "enriched", "unmatched", "deferred",
-                "api_calls_used", "api_calls_left", "exported")
+SUMMARY_KEYS = ("harvested", "new", "updated", "deleted", "enriched", "unmatched", "deferred", "malformed",
+                "api_calls", "api_usd", "api_usd_left_today", "api_usd_left_month", "exported")
 
 
-def export(cfg: Config, store: Store, rdir: Path, run_date: dt.date, harvest_m: dict, load_m: dict,
-           enrich_m: dict) -> dict:
+def export(cfg: Config, store: Store, run_date: dt.date, harvest_m: dict, load_m: dict, enrich_m: dict) -> dict:
     exports = cfg.mode_dir / "exports"
     path = exports / f"articles-{run_date.isoformat()}.jsonl"
     n = 0
-    with atomic_open(path) as f:
+    with atomic_write(path) as f:
         for art in store.iter_enriched():
             f.write(json.dumps(art, ensure_ascii=False, sort_keys=True) + "\n")
             n += 1
+    api = enrich_m["api"]
     summary = {
         "date": run_date.isoformat(),
         "mode": cfg.mode,
+        "harvest_from": harvest_m["from"],
+        "harvest_until": harvest_m["until"],
         "harvested": harvest_m["records"],
         "pages": harvest_m["pages"],
-        "harvest_from": harvest_m["from"],
         "new": load_m["new"],
         "updated": load_m["updated"],
         "deleted": load_m["deleted"],
@@ -256,20 +230,27 @@ def export(cfg: Config, store: Store, rdir: Path, run_date: dt.date, harvest_m: 
         "enriched_by_title": enrich_m["title_matched"],
         "unmatched": enrich_m["unmatched"],
         "deferred": enrich_m["deferred"],
-        "api_calls_used": enrich_m["calls"],
-        "api_calls_left": enrich_m["calls_left"],
-        "api_calls_left_today": enrich_m["calls_left_today"],
-        "api_calls_left_month": enrich_m["calls_left_month"],
+        "malformed": enrich_m["malformed"],
+        "api_calls": api["calls"],
+        "api_usd": api["usd"],
+        "api_by_kind": api["by_kind"],
+        "api_usd_left_today": api["left_today_usd"],
+        "api_usd_left_month": api["left_month_usd"],
         "enrich_note": enrich_m["error"],
         "exported": n,
         "export": str(path),
+        "trend": str(trend_path(exports, run_date)),
     }
     write_json(exports / f"summary-{run_date.isoformat()}.json", summary)
+    # the trend includes this run's summary, so it is drawn after that is written
+    write_trend(exports, run_date, cfg.mode)
+    log.info("trend of the last 30 days: %s", summary["trend"])
     return summary
 
 
 def summary_lines(summary: dict) -> list[str]:
     """The lines printed at the end of a run: a readable one and a machine-readable JSON one."""
     human = ", ".join(f"{k}={summary.get(k)}" for k in SUMMARY_KEYS)
-    return [f"arxlive {summary['mode']} run {summary['date']}: {human}",
+    kinds = "; ".join(f"{k}: {v['calls']} calls ${v['usd']:.4f}" for k, v in summary["api_by_kind"].items())
+    return [f"arxlive {summary['mode']} run {summary['date']}: {human}" + (f" ({kinds})" if kinds else ""),
             "ARXLIVE_SUMMARY " + json.dumps(summary, sort_keys=True, ensure_ascii=False)]

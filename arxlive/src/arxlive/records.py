@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 INSERT, UPDATE, DELETE, SKIP = "insert", "update", "delete", "skip"
 
 ARTICLE_FIELDS = ("datestamp", "created", "updated", "title", "abstract", "categories", "comments",
@@ -46,3 +48,33 @@ def dedupe_latest(records: list[dict]) -> list[dict]:
 
 def doi_changed(stored: dict | None, rec: dict) -> bool:
     return stored is not None and (stored.get("doi") or "").lower() != (rec.get("doi") or "").lower()
+
+
+@dataclass
+class LoadPlan:
+    """What one page of records does to the store: rows to insert, update or mark deleted."""
+    inserts: list[dict] = field(default_factory=list)
+    updates: list[dict] = field(default_factory=list)        # each with "doi_changed": re-enrich it
+    deletes: list[dict] = field(default_factory=list)        # {"id", "datestamp"}
+    counts: dict = field(default_factory=lambda: {"new": 0, "updated": 0, "deleted": 0, "unchanged": 0})
+
+
+def plan(stored: dict[str, dict], recs: list[dict]) -> LoadPlan:
+    """The plan for one page, given the stored state of its ids ({id: {version, datestamp, deleted, doi}})."""
+    out = LoadPlan()
+    for r in dedupe_latest(recs):
+        old = stored.get(r["id"])
+        action = decide(old, r)
+        if action == SKIP:
+            out.counts["unchanged"] += 1
+        elif action == DELETE:
+            out.counts["deleted"] += 1
+            out.deletes.append({"id": r["id"], "datestamp": r.get("datestamp")})
+        elif action == INSERT:
+            out.counts["deleted" if r.get("deleted") else "new"] += 1
+            out.inserts.append(r)
+        else:
+            out.counts["updated"] += 1
+            # a new DOI may match where the old one did not: look it up again
+            out.updates.append(dict(r, doi_changed=doi_changed(old, r)))
+    return out

@@ -1,24 +1,24 @@
-"""The store: SQLAlchemy 2 Core on SQLite (default), PostgreSQL or MySQL/MariaDB.
+"""The store: tables and queries, SQLAlchemy 2 Core on SQLite (default), PostgreSQL or MySQL/MariaDB.
 
 Tables: articles (keyed by arXiv id), authors, works (the matched OpenAlex work per article),
-work_authorships, work_institutions, harvest_state (last successful harvest per source) and
-api_budget (calls per day and per month). Upserts are portable (select the page's ids, then
-insert/update in one transaction); the pipeline's lock guarantees a single writer.
+work_authorships, work_institutions, api_ledger (calls and micro-dollars per UTC day and kind) and
+run_lock (the run that holds the store). What a record does to a stored article is decided in
+`records`, what to look up in `matching`, what a call costs in `ledger`: this module only reads
+and writes rows. Upserts are portable (select the page's ids, then insert/update in one
+transaction); the run lock guarantees a single writer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 
-from sqlalchemy import (Boolean, Column, Date, Float, ForeignKey, Integer, MetaData, String, Table, Text,
-                        and_, bindparam, create_engine, delete, event, func, insert, or_, select, text,
-                        update)
+from sqlalchemy import (BigInteger, Boolean, Column, Date, Float, ForeignKey, Integer, MetaData, String, Table,
+                        Text, and_, bindparam, create_engine, delete, event, func, inspect, insert, or_, select,
+                        text, update)
+from sqlalchemy.exc import IntegrityError
 
-from . import matching, records
-
-log = logging.getLogger("arxlive.store")
+from . import records
 
 metadata = MetaData()
 
@@ -41,6 +41,7 @@ articles = Table(
     Column("enrich_attempts", Integer, nullable=False, default=0),
     Column("enrich_next", Date),
     Column("enriched_on", Date),
+    Column("title_searches", Integer, nullable=False, default=0),
 )
 
 authors = Table(
@@ -87,20 +88,27 @@ work_institutions = Table(
     Column("country_code", String(8)),
 )
 
-harvest_state = Table(
-    "harvest_state", metadata,
-    Column("source", String(190), primary_key=True),   # oai url + set
-    Column("last_from", String(10)),                    # the from= the next harvest uses
-    Column("last_run_date", String(10)),
-    Column("updated_at", String(32)),
+api_ledger = Table(
+    "api_ledger", metadata,
+    Column("day", String(10), primary_key=True),       # UTC day of the call: 2026-11-20
+    Column("kind", String(16), primary_key=True),      # filter | search | single
+    Column("calls", Integer, nullable=False, default=0),
+    Column("cost_micro", BigInteger, nullable=False, default=0),
 )
 
-api_budget = Table(
-    "api_budget", metadata,
-    Column("period", String(8), primary_key=True),     # day | month
-    Column("key", String(10), primary_key=True),       # 2026-11-20 | 2026-11
-    Column("calls", Integer, nullable=False, default=0),
+run_lock = Table(
+    "run_lock", metadata,
+    Column("name", String(64), primary_key=True),      # arxlive-<mode>
+    Column("owner", String(190), nullable=False),      # host:pid:start, unique per run
+    Column("host", String(190), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started", String(32), nullable=False),
+    Column("heartbeat", Float, nullable=False),        # epoch seconds of the holder's last beat
+    Column("what", Text),
 )
+
+# Columns added after a store was first created: (table, column, DDL type and default).
+_ADDED_COLUMNS = (("articles", "title_searches", "INTEGER NOT NULL DEFAULT 0"),)
 
 
 def _d(value) -> dt.date | None:
@@ -129,169 +137,97 @@ class Store:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.close()
-        self._lock_conn = None
 
     def create(self) -> "Store":
         metadata.create_all(self.engine)
+        have = inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table, column, ddl in _ADDED_COLUMNS:
+                if column not in {c["name"] for c in have.get_columns(table)}:
+                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
         return self
 
     def close(self):
-        if self._lock_conn is not None:
-            self._lock_conn.close()
-            self._lock_conn = None
         self.engine.dispose()
-
-    # ------------------------------------------------------------ a lock for server databases
-
-    def try_db_lock(self, name: str = "arxlive") -> bool | None:
-        """Session-level advisory lock held until close(): PostgreSQL pg_try_advisory_lock, MySQL
-        GET_LOCK. None on SQLite (the data-dir file lock covers it)."""
-        dialect = self.engine.dialect.name
-        if dialect == "sqlite":
-            return None
-        conn = self.engine.connect()
-        if dialect == "postgresql":
-            got = conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:n))"), {"n": name}).scalar()
-        else:
-            got = conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar() == 1
-        conn.commit()
-        if got:
-            self._lock_conn = conn
-        else:
-            conn.close()
-        return bool(got)
 
     # ------------------------------------------------------------ load
 
-    def load_records(self, recs: list[dict]) -> dict:
-        """Upsert one page of parsed records; returns counts new/updated/deleted/unchanged."""
-        counts = {"new": 0, "updated": 0, "deleted": 0, "unchanged": 0}
-        recs = records.dedupe_latest(recs)
-        if not recs:
-            return counts
-        ids = [r["id"] for r in recs]
-        with self.engine.begin() as conn:
-            stored = {}
+    def stored_states(self, ids: list[str]) -> dict[str, dict]:
+        """{id: {version, datestamp, deleted, doi}} of the stored articles among ids."""
+        out = {}
+        with self.engine.connect() as conn:
             for chunk in _chunks(ids, 500):
                 for row in conn.execute(select(articles.c.id, articles.c.version, articles.c.datestamp,
                                                articles.c.deleted, articles.c.doi)
                                         .where(articles.c.id.in_(chunk))):
-                    stored[row.id] = {"version": _iso(row.version), "datestamp": _iso(row.datestamp),
-                                      "deleted": bool(row.deleted), "doi": row.doi}
-            new_rows, upd_rows, del_rows, author_rows, author_ids = [], [], [], [], []
-            for r in recs:
-                old = stored.get(r["id"])
-                action = records.decide(old, r)
-                if action == records.SKIP:
-                    counts["unchanged"] += 1
-                    continue
-                if action == records.DELETE:
-                    counts["deleted"] += 1
-                    del_rows.append({"b_id": r["id"], "b_datestamp": _d(r.get("datestamp"))})
-                    continue
-                row = _article_row(r)
-                if action == records.INSERT:
-                    counts["deleted" if r.get("deleted") else "new"] += 1
-                    new_rows.append(row)
-                else:
-                    counts["updated"] += 1
-                    # a new DOI may match where the old one did not: look it up again soon
-                    row["reset"] = records.doi_changed(old, r)
-                    upd_rows.append(row)
-                    author_ids.append(r["id"])
-                for pos, a in enumerate(r.get("authors") or []):
-                    author_rows.append({"article_id": r["id"], "position": pos, **a})
-            if new_rows:
-                conn.execute(insert(articles), new_rows)
-            for row in upd_rows:
-                reset = row.pop("reset")
-                values = {k: v for k, v in row.items() if k != "id"}
-                if reset:
+                    out[row.id] = {"version": _iso(row.version), "datestamp": _iso(row.datestamp),
+                                   "deleted": bool(row.deleted), "doi": row.doi}
+        return out
+
+    def apply(self, plan: records.LoadPlan):
+        """Write one page's plan in one transaction."""
+        with self.engine.begin() as conn:
+            if plan.inserts:
+                conn.execute(insert(articles), [_article_row(r) for r in plan.inserts])
+            for r in plan.updates:
+                values = {k: v for k, v in _article_row(r).items() if k != "id"}
+                if r["doi_changed"]:
                     values.update(enrich_status="pending", enrich_next=None)
-                conn.execute(update(articles).where(articles.c.id == row["id"]).values(**values))
-            if del_rows:
+                conn.execute(update(articles).where(articles.c.id == r["id"]).values(**values))
+            if plan.deletes:
                 conn.execute(update(articles).where(articles.c.id == bindparam("b_id"))
-                             .values(deleted=True, datestamp=bindparam("b_datestamp")), del_rows)
-            for chunk in _chunks(author_ids, 500):
+                             .values(deleted=True, datestamp=bindparam("b_datestamp")),
+                             [{"b_id": d["id"], "b_datestamp": _d(d["datestamp"])} for d in plan.deletes])
+            for chunk in _chunks([r["id"] for r in plan.updates], 500):
                 conn.execute(delete(authors).where(authors.c.article_id.in_(chunk)))
+            author_rows = [{"article_id": r["id"], "position": pos, **a}
+                           for r in plan.inserts + plan.updates for pos, a in enumerate(r.get("authors") or [])]
             if author_rows:
                 conn.execute(insert(authors), author_rows)
-        return counts
 
-    # ------------------------------------------------------------ harvest state
+    # ------------------------------------------------------------ the API ledger
 
-    def harvest_from(self, source: str) -> str | None:
+    def ledger_spent(self, day: str, month: str) -> tuple[int, int]:
+        """Micro-dollars spent on `day` and in `month` (YYYY-MM)."""
         with self.engine.connect() as conn:
-            return conn.execute(select(harvest_state.c.last_from)
-                                .where(harvest_state.c.source == source[:190])).scalar()
+            spent_day = conn.execute(select(func.coalesce(func.sum(api_ledger.c.cost_micro), 0))
+                                     .where(api_ledger.c.day == day)).scalar()
+            spent_month = conn.execute(select(func.coalesce(func.sum(api_ledger.c.cost_micro), 0))
+                                       .where(api_ledger.c.day.like(f"{month}-%"))).scalar()
+        return int(spent_day), int(spent_month)
 
-    def set_harvest_from(self, source: str, last_from: str, run_date: str):
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    def ledger_add(self, day: str, kind: str, cost_micro: int):
         with self.engine.begin() as conn:
-            n = conn.execute(update(harvest_state).where(harvest_state.c.source == source[:190])
-                             .values(last_from=last_from, last_run_date=run_date, updated_at=now)).rowcount
+            n = conn.execute(update(api_ledger).where(and_(api_ledger.c.day == day, api_ledger.c.kind == kind))
+                             .values(calls=api_ledger.c.calls + 1,
+                                     cost_micro=api_ledger.c.cost_micro + cost_micro)).rowcount
             if not n:
-                conn.execute(insert(harvest_state).values(source=source[:190], last_from=last_from,
-                                                          last_run_date=run_date, updated_at=now))
-
-    # ------------------------------------------------------------ budget
-
-    def budget_used(self, today: dt.date) -> tuple[int, int]:
-        day, month = matching.budget_periods(today)
-        with self.engine.connect() as conn:
-            rows = dict(((r.period, r.key), r.calls) for r in conn.execute(select(api_budget)))
-        return rows.get(("day", day), 0), rows.get(("month", month), 0)
-
-    def take_call(self, today: dt.date, daily: int, monthly: int) -> bool:
-        """Count one API call if the budget allows it (in one transaction); False when spent."""
-        day, month = matching.budget_periods(today)
-        with self.engine.begin() as conn:
-            used = {}
-            for period, key in (("day", day), ("month", month)):
-                calls = conn.execute(select(api_budget.c.calls).where(
-                    and_(api_budget.c.period == period, api_budget.c.key == key))).scalar()
-                if calls is None:
-                    conn.execute(insert(api_budget).values(period=period, key=key, calls=0))
-                    calls = 0
-                used[period] = calls
-            if matching.calls_left(daily, monthly, used["day"], used["month"]) <= 0:
-                return False
-            for period, key in (("day", day), ("month", month)):
-                conn.execute(update(api_budget).where(and_(api_budget.c.period == period, api_budget.c.key == key))
-                             .values(calls=api_budget.c.calls + 1))
-        return True
+                conn.execute(insert(api_ledger).values(day=day, kind=kind, calls=1, cost_micro=cost_micro))
 
     # ------------------------------------------------------------ enrichment
 
-    def due_for_enrichment(self, run_date: dt.date) -> tuple[list[dict], list[dict]]:
-        """(need a DOI lookup, need only a title search), live articles, ordered by id."""
-        cols = (articles.c.id, articles.c.title, articles.c.doi, articles.c.enrich_status,
-                articles.c.enrich_attempts)
+    def due_articles(self, run_date: dt.date) -> list[dict]:
+        """Live articles never looked up, or unmatched and due by run_date."""
+        cols = (articles.c.id, articles.c.title, articles.c.doi, articles.c.created, articles.c.datestamp,
+                articles.c.enrich_status, articles.c.enrich_attempts, articles.c.enrich_next,
+                articles.c.title_searches)
         with self.engine.connect() as conn:
             rows = conn.execute(select(*cols).where(and_(
                 articles.c.deleted.is_(False),
-                or_(articles.c.enrich_status.in_(("pending", "doi_missed")),
+                or_(articles.c.enrich_status == "pending",
                     and_(articles.c.enrich_status == "unmatched", articles.c.enrich_next <= run_date)),
             )).order_by(articles.c.id)).all()
-        doi_due = [dict(r._mapping) for r in rows if r.enrich_status in ("pending", "unmatched")]
-        title_due = [dict(r._mapping) for r in rows if r.enrich_status == "doi_missed"]
-        return doi_due, title_due
+        return [dict(r._mapping) for r in rows]
 
-    def mark_doi_missed(self, ids: list[str]):
+    def mark_unmatched(self, article_id: str, next_date: dt.date, searched: bool):
         with self.engine.begin() as conn:
-            for chunk in _chunks(ids, 500):
-                conn.execute(update(articles).where(articles.c.id.in_(chunk)).values(enrich_status="doi_missed"))
-
-    def mark_unmatched(self, article_id: str, run_date: dt.date):
-        with self.engine.begin() as conn:
-            attempts = (conn.execute(select(articles.c.enrich_attempts).where(articles.c.id == article_id))
-                        .scalar() or 0) + 1
             conn.execute(update(articles).where(articles.c.id == article_id).values(
-                enrich_status="unmatched", enrich_attempts=attempts,
-                enrich_next=matching.next_attempt(run_date, attempts)))
+                enrich_status="unmatched", enrich_attempts=articles.c.enrich_attempts + 1,
+                enrich_next=next_date, title_searches=articles.c.title_searches + int(searched)))
 
-    def save_match(self, article_id: str, work: dict, matched_by: str, score: float | None, run_date: dt.date):
-        w = matching.work_row(work)
+    def save_match(self, article_id: str, w: dict, matched_by: str, score: float | None, run_date: dt.date,
+                   searched: bool):
+        """Store the matched work `w` (matching.work_row's form) in place of any earlier one."""
         with self.engine.begin() as conn:
             for t in (work_institutions, work_authorships, works):
                 conn.execute(delete(t).where(t.c.article_id == article_id))
@@ -310,7 +246,62 @@ class Store:
                 conn.execute(insert(work_institutions), inst)
             conn.execute(update(articles).where(articles.c.id == article_id).values(
                 enrich_status="matched", enrich_attempts=articles.c.enrich_attempts + 1,
-                enrich_next=None, enriched_on=run_date))
+                enrich_next=None, enriched_on=run_date, title_searches=articles.c.title_searches + int(searched)))
+
+    # ------------------------------------------------------------ the run lock
+
+    def lock_insert(self, row: dict) -> bool:
+        """Create the lock row; False when another row holds the name."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(run_lock).values(**row))
+            return True
+        except IntegrityError:
+            return False
+
+    def lock_holder(self, name: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(run_lock).where(run_lock.c.name == name)).first()
+        return dict(row._mapping) if row else None
+
+    def lock_replace(self, name: str, old_owner: str, row: dict) -> bool:
+        """Take the row over from old_owner; False when it changed hands meanwhile."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(run_lock).where(and_(run_lock.c.name == name, run_lock.c.owner == old_owner))
+                                .values(**row)).rowcount == 1
+
+    def lock_beat(self, name: str, owner: str, now: float) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(update(run_lock).where(and_(run_lock.c.name == name, run_lock.c.owner == owner))
+                                .values(heartbeat=now)).rowcount == 1
+
+    def lock_delete(self, name: str, owner: str):
+        with self.engine.begin() as conn:
+            conn.execute(delete(run_lock).where(and_(run_lock.c.name == name, run_lock.c.owner == owner)))
+
+    def advisory_lock(self, name: str):
+        """A session-level advisory lock on a server database (PostgreSQL pg_try_advisory_lock, MySQL
+        GET_LOCK): the open connection that holds it, or None when another session does. The server
+        releases it when that connection ends, so a dead run cannot leave it behind."""
+        conn = self.engine.connect()
+        if self.engine.dialect.name == "postgresql":
+            got = conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:n))"), {"n": name}).scalar()
+        else:
+            got = conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar() == 1
+        conn.commit()
+        if got:
+            return conn
+        conn.close()
+        return None
+
+    def advisory_unlock(self, conn, name: str):
+        """Release the lock and the connection (which goes back to the pool: the lock must not go with it)."""
+        if self.engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_unlock(hashtext(:n))"), {"n": name})
+        else:
+            conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+        conn.commit()
+        conn.close()
 
     # ------------------------------------------------------------ export and inspection
 
@@ -374,7 +365,7 @@ class Store:
 
     def snapshot(self) -> list[tuple]:
         """Every article row (without enrichment bookkeeping) and author row, sorted: for equality tests."""
-        cols = [c for c in articles.c if c.name not in ("enrich_attempts", "enrich_next", "enriched_on")]
+        cols = [c for c in articles.c if c.name not in ("enrich_attempts", "enrich_next", "enriched_on", "title_searches")]
         with self.engine.connect() as conn:
             a = [tuple(r) for r in conn.execute(select(*cols).order_by(articles.c.id))]
             b = [tuple(r) for r in conn.execute(select(authors).order_by(authors.c.article_id, authors.c.position))]

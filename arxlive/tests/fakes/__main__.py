@@ -1,4 +1,4 @@
-"""python -m arxlive.fakes: run both fake servers until interrupted; prints their URLs."""
+"""python -m fakes: run both fake servers until interrupted; prints their URLs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .servers import start_fakes
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m arxlive.fakes", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m fakes", description=__doc__)
     p.add_argument("--oai-port", type=int, default=0, help="0 = any free port")
     p.add_argument("--openalex-port", type=int, default=0, help="0 = any free port")
     p.add_argument("--records", type=int, default=100)
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     p.add_argument("--api-key", help="OpenAlex: require this api_key")
     p.add_argument("--mailto", help="OpenAlex: require this mailto")
     p.add_argument("--fault", action="append", default=[],
-                   help="[oai:|openalex:]kind[=value][@page][*times], repeatable (see arxlive.fakes.servers)")
+                   help="[oai:|openalex:]kind[=value][@page][*times], repeatable (see fakes.servers)")
     args = p.parse_args(argv)
     oai, oa = start_fakes(args.records, args.oai_port, args.openalex_port, args.page_size,
                           args.api_key, args.mailto, args.base_date, args.days)

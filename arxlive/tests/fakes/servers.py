@@ -7,9 +7,11 @@ Control endpoints on both servers (for tests and demos):
 
 Fault spec: kind[=value][@page][*times]   (times default 1; *inf = every time)
   OAI:      503[=retry_after] 429[=retry_after] drop malformed badtoken nomatch badargument deleted
-  OpenAlex: 503[=retry_after] 429[=retry_after] drop malformed 500
+  OpenAlex: 503[=retry_after] 429[=retry_after] drop malformed 500 badworks
   `@page` applies the fault only to the n-th page of a harvest (1 = the request without token).
   `deleted` is a mode: every 7th record is then served as a deleted header.
+  `badworks` is a mode: every answer's works come mistyped (see FakeOpenAlex.mangle) next to hostile
+  entries (not objects, script in the id, a huge title).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from xml.sax.saxutils import escape
 from . import fixtures
 
 OAI_KINDS = {"503", "429", "drop", "malformed", "badtoken", "nomatch", "badargument", "deleted"}
-OPENALEX_KINDS = {"503", "429", "drop", "malformed", "500"}
+OPENALEX_KINDS = {"503", "429", "drop", "malformed", "500", "badworks"}
+MODES = {"deleted", "badworks"}
 
 
 @dataclass
@@ -66,7 +69,7 @@ class FaultSet:
     def take(self, page: int | None, kinds: set[str] | None = None) -> Fault | None:
         with self.lock:
             for f in self.faults:
-                if f.kind == "deleted" or (kinds and f.kind not in kinds):
+                if f.kind in MODES or (kinds and f.kind not in kinds):
                     continue
                 if f.page is not None and f.page != page:
                     continue
@@ -214,7 +217,7 @@ def _oai_record_xml(rec: dict, deleted: bool) -> str:
 
 
 class FakeOAI(_Base):
-    """arXiv's OAI-PMH endpoint at /oai2: ListRecords, metadataPrefix=arXiv, from/until/set, tokens."""
+    """arXiv's OAI-PMH endpoint at /oai: ListRecords, metadataPrefix=arXiv, from/until/set, tokens."""
 
     def __init__(self, n_records: int, port: int = 0, page_size: int = 100,
                  base_date: dt.date = fixtures.BASE_DATE, days: int = 2):
@@ -228,7 +231,7 @@ class FakeOAI(_Base):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/oai2"
+        return f"http://127.0.0.1:{self.port}/oai"
 
     def records(self) -> list[dict]:
         with self._gen_lock:
@@ -260,7 +263,7 @@ class OAIHandler(_Handler):
         page = (tok["c"] // srv.page_size + 1) if tok and "c" in tok else 1
         status = 200
         try:
-            if parts.path != "/oai2":
+            if parts.path != "/oai":
                 status = 404
                 return self._send(404, b"not found\n", "text/plain")
             fault = srv.faults.take(page)
@@ -346,15 +349,29 @@ class FakeOpenAlex(_Base):
         self.by_doi: dict[str, dict] = {}
         self.index: dict[str, set[int]] = {}
         self.works: list[dict] = []
+        # visible(work) -> bool: which works OpenAlex has indexed "now" (the benchmark's clock); all by default
+        self.visible = lambda work: True
         for i in range(n_records):
             for w in fixtures.works_for(i, base_date, days):
-                n = len(self.works)
-                self.works.append(w)
-                if w["doi"]:
-                    self.by_doi[w["doi"].lower().removeprefix("https://doi.org/")] = w
-                for word in set(_words(w["display_name"])):
-                    self.index.setdefault(word, set()).add(n)
+                self.add_work(w)
         self.kinds: dict[str, int] = {}
+
+    def add_work(self, w: dict):
+        n = len(self.works)
+        self.works.append(w)
+        if w["doi"]:
+            self.by_doi[w["doi"].lower().removeprefix("https://doi.org/")] = w
+        for word in set(_words(w["display_name"])):
+            self.index.setdefault(word, set()).add(n)
+
+    @staticmethod
+    def mangle(results: list) -> list:
+        """The `badworks` answer: each work with one field of the wrong type, and hostile entries."""
+        wrong = [("doi", 7), ("ids", "W1"), ("publication_date", "yesterday"), ("cited_by_count", "many"),
+                 ("authorships", [{"author": "Ann", "institutions": []}]), ("topics", {"id": 1})]
+        out = [dict(w, **dict([wrong[n % len(wrong)]])) for n, w in enumerate(results)]
+        return out + ["<script>alert(1)</script>", None,
+                      {"id": "javascript:alert(1)", "display_name": "x" * 100000, "doi": "10.1/x"}]
 
     @property
     def url(self) -> str:
@@ -368,7 +385,8 @@ class FakeOpenAlex(_Base):
         for w in q:
             for n in self.index.get(w, ()):
                 hits[n] = hits.get(n, 0) + 1
-        ranked = sorted((n for n, c in hits.items() if c >= max(1, len(q) // 3)), key=lambda n: (-hits[n], n))
+        ranked = sorted((n for n, c in hits.items() if c >= max(1, len(q) // 3) and self.visible(self.works[n])),
+                        key=lambda n: (-hits[n], n))
         return [self.works[n] for n in ranked[:limit]]
 
 
@@ -411,8 +429,11 @@ class OpenAlexHandler(_Handler):
                 return self._send(400, json.dumps({"error": results}).encode(), "application/json")
             with srv.state_lock:
                 srv.kinds[kind] = srv.kinds.get(kind, 0) + 1
+            results = results[:per_page]
+            if srv.faults.mode("badworks"):
+                results = srv.mangle(results)
             body = json.dumps({"meta": {"count": len(results), "db_response_time_ms": 1, "page": 1,
-                                        "per_page": per_page}, "results": results[:per_page],
+                                        "per_page": per_page}, "results": results,
                                "group_by": []}, ensure_ascii=False).encode()
             if fault and fault.kind == "malformed":
                 body = body[: len(body) // 2]
@@ -437,7 +458,7 @@ class OpenAlexHandler(_Handler):
             out = []
             for v in vals:
                 w = srv.by_doi.get(v.strip().lower().removeprefix("https://doi.org/"))
-                if w is not None and w not in out:
+                if w is not None and w not in out and srv.visible(w):
                     out.append(w)
             return out, "doi"
         if key in ("title.search", "display_name.search"):
