@@ -106,7 +106,7 @@ def test_sigkill_while_spark_writes_leaves_the_committed_run(spark, inputs, comm
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         for line in job_process.stderr:
-            if line.strip() == "imagematching: recovered":  # the next step is Spark's write of imagerec_prod
+            if line.strip() == "imagematching: wrote imagerec_prod":  # Spark is writing the exports now
                 job_process.send_signal(signal.SIGKILL)
                 break
     finally:

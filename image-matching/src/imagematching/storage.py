@@ -57,7 +57,7 @@ class Storage:
         conf = jvm.org.apache.spark.SparkConf()
         for key, value in settings.items():
             conf.set(key, value)
-        return cls(jvm, jvm.org.apache.spark.deploy.SparkHadoopUtil.newConfiguration(conf))
+        return cls(jvm, jvm.org.apache.spark.deploy.SparkHadoopUtil.get().newConfiguration(conf))
 
     def _path(self, uri: str):
         from py4j.protocol import Py4JJavaError
