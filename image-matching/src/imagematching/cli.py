@@ -53,12 +53,13 @@ def log_phase(phase: str) -> None:
     print(f"imagematching: {phase}", file=sys.stderr, flush=True)
 
 
-def event_log_conf(jvm, output: str, event_log: str | None) -> dict[str, str]:
-    """Spark's event logs on, into the given URI or beside the outputs, unless spark-submit set them."""
+def event_log_conf(jvm, settings: dict[str, str], output: str, event_log: str | None) -> dict[str, str]:
+    """Spark's event logs on, into the given URI or beside the outputs, unless the config file or
+    spark-submit set them."""
     if event_log == "off":
         return {"spark.eventLog.enabled": "false"}
     submitted = jvm.org.apache.spark.SparkConf()  # spark-submit's --conf settings and defaults
-    if event_log is None and submitted.contains("spark.eventLog.dir"):
+    if event_log is None and ("spark.eventLog.dir" in settings or submitted.contains("spark.eventLog.dir")):
         return {}
     return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": to_uri(event_log or io.event_log_uri(output))}
 
@@ -80,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         # The JVM first (spark-submit's, or a new one in a plain python): the event log folder must
         # exist before the SparkContext starts, and only Hadoop's FileSystem can create it.
         SparkContext._ensure_initialized()
-        settings.update(event_log_conf(SparkContext._jvm, output, args.event_log))
-        if settings.get("spark.eventLog.enabled") == "true":
+        settings.update(event_log_conf(SparkContext._jvm, settings, output, args.event_log))
+        if settings.get("spark.eventLog.enabled", "").lower() == "true":
             Storage.of_spark_conf(SparkContext._jvm, settings).mkdirs(settings["spark.eventLog.dir"])
     except StorageError as error:
         print(f"imagematching: error: {error}", file=sys.stderr)

@@ -26,14 +26,15 @@ class Run:
     insertion_ts: datetime
 
 
-def target_wikis(pages: DataFrame, requested: list[str] | None) -> list[str]:
-    present = {r.wiki_db for r in pages.select("wiki_db").distinct().collect()} - set(rules.NON_ARTICLE_WIKIS)
-    if requested is None:
-        return sorted(present)
-    missing = sorted(set(requested) - present)
+def target_sizes(spark: SparkSession, pages: DataFrame, requested: list[str] | None) -> DataFrame:
+    """wiki, size, threshold of the target wikis, as a local table: one scan of mediawiki_page
+    gives both the wikis in the input and the summary's article counts."""
+    present = {r.wiki: r for r in transforms.wiki_sizes(pages).collect() if r.wiki not in rules.NON_ARTICLE_WIKIS}
+    missing = sorted(set(requested or ()) - set(present))
     if missing:
         raise io.InputError(f"wiki {', '.join(missing)} is not in the input (it has: {', '.join(sorted(present))})")
-    return requested
+    wikis = sorted(present) if requested is None else requested
+    return spark.createDataFrame([present[w] for w in wikis], "wiki string, size long, threshold double")
 
 
 def compute(inputs: dict[str, DataFrame], wikis: list[str], snapshot: str) -> DataFrame:
@@ -92,7 +93,8 @@ def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: No
     storage = Storage.of(spark)
     source, output = to_uri(job.input), to_uri(job.output)
     inputs = io.read_inputs(spark, storage, source, job.snapshot)
-    wikis = target_wikis(inputs["mediawiki_page"], job.wikis)
+    sizes = target_sizes(spark, inputs["mediawiki_page"], job.wikis)
+    wikis = [r.wiki for r in sizes.collect()]
     staging = commit.begin(storage, output, job.snapshot, on_phase)
     rows = (
         compute(inputs, wikis, job.snapshot)
@@ -104,7 +106,7 @@ def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: No
     on_phase("wrote imagerec_prod")
     staged_exports = io.write_exports(storage, rows, staging, wikis, job.snapshot)
     on_phase("wrote exports")
-    summary = summarise(rows, transforms.wiki_sizes(inputs["mediawiki_page"].where(F.col("wiki_db").isin(*wikis))))
+    summary = summarise(rows, sizes)
     rows.unpersist()
     for wiki in wikis:
         summary[wiki]["export"] = io.export_uri(output, wiki, job.snapshot)
