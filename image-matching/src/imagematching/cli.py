@@ -56,6 +56,8 @@ def log_phase(phase: str) -> None:
 def event_log_conf(jvm, settings: dict[str, str], output: str, event_log: str | None) -> dict[str, str]:
     """Spark's event logs on, into the given URI or beside the outputs, unless the config file or
     spark-submit set them."""
+    from imagematching import io
+
     if event_log == "off":
         return {"spark.eventLog.enabled": "false"}
     submitted = jvm.org.apache.spark.SparkConf()  # spark-submit's --conf settings and defaults
