@@ -39,7 +39,7 @@ DOCKER ?= docker
 export BASE_IMAGE BUILDER_BASE_IMAGE EXTRA_CA_BUNDLE
 
 .PHONY: help install lock test test-projects test-platform venv builder-image image image-projects archive \
-        deploy rollback status deploy-local-build airflow backfill demo docker-engine version bench clean
+        deploy rollback status deploy-local-build airflow backfill demo spark-history docker-engine version bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}'
@@ -147,6 +147,15 @@ demo: $(PLATFORM) ## build, deploy into $AIRFLOW_HOME and run both pipelines for
 backfill: $(PLATFORM) ## backfill a DAG through the REST API of a running Airflow: DAG=id FROM=YYYY-MM-DD TO=YYYY-MM-DD
 	@test -n "$(DAG)" -a -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill DAG=image_matching FROM=2026-01-01 TO=2026-03-31"; exit 2; }
 	$(VPY) ops/backfill.py --dag $(DAG) --from $(FROM) --to $(TO) --wait
+
+# image-matching writes Spark's event logs beside its outputs unless conf/airflow.toml names a place.
+SPARK_EVENTS ?= $(AIRFLOW_HOME)/data/image-matching/output/_spark-events
+SPARK_HISTORY_PORT ?= 18080
+spark-history: $(PLATFORM) ## Spark History Server on image-matching's event logs, on :18080 [SPARK_EVENTS=uri] [SPARK_HISTORY_PORT=]
+	@echo "== Spark History Server on http://localhost:$(SPARK_HISTORY_PORT), reading $(SPARK_EVENTS)"
+	SPARK_HOME=$$($(VPY) -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))') \
+	  SPARK_HISTORY_OPTS="-Dspark.history.fs.logDirectory=$(SPARK_EVENTS) -Dspark.history.ui.port=$(SPARK_HISTORY_PORT)" \
+	  exec $(VENV)/bin/spark-class org.apache.spark.deploy.history.HistoryServer
 
 docker-engine: ## install and start a Docker engine, build the local base image (Debian) and make it the default (local.mk)
 	bash .ci/docker-engine.sh local.mk

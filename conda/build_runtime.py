@@ -118,10 +118,11 @@ def remove_build_tools(project: Path, env: Path) -> None:
 
 
 def installed_packages(env: Path) -> list[dict]:
-    # importlib.metadata rather than `pip list`: the runtime may hold no pip.
+    # importlib.metadata rather than `pip list`: the runtime may hold no pip. Isolated (-I), so
+    # the working folder (a checkout with its own *.egg-info) is not searched as well.
     probe = "import importlib.metadata as m, json; " \
             "print(json.dumps([[d.metadata['Name'], d.version] for d in m.distributions()]))"
-    listing = json.loads(run(env / "bin/python", "-c", probe, capture_output=True, text=True).stdout)
+    listing = json.loads(run(env / "bin/python", "-I", "-c", probe, capture_output=True, text=True).stdout)
     return sorted(({"name": name, "version": version} for name, version in listing), key=lambda p: p["name"].lower())
 
 

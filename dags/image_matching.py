@@ -8,15 +8,18 @@ every wiki in one Spark job, once a month. Project: `image-matching/`.
   logical date (the run of 2026-11-01 reads snapshot 2026-10, the last complete month).
 - **wikis**: comma-separated wiki names, or `all`.
 
-Outputs under the configured output folder: `imagerec_prod/wiki=<wiki>/snapshot=<YYYY-MM>/`
-(parquet) and one TSV per wiki under `export/snapshot=<YYYY-MM>/`. Each wiki's export is a
-mapped task instance of `export` (named by wiki); the run summary is in `summary`'s log.
+`preflight` checks that the snapshot's inputs are there (seconds, no Spark job) and fails the run
+at once, without retries, when they are not. Outputs under the configured output location (a
+path or a Hadoop-FS URI): `imagerec_prod/wiki=<wiki>/snapshot=<YYYY-MM>/` (parquet) and one TSV
+per wiki under `export/snapshot=<YYYY-MM>/`, published together by one commit (its marker is
+`_committed/snapshot=<YYYY-MM>.json`). `summary` logs the committed run; each wiki's export is
+a mapped task instance of `export` (named by wiki).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
@@ -26,11 +29,30 @@ from dagkit.operators import ProviderOperator
 PROJECT = "image-matching"
 config = dagkit.project_config(PROJECT)
 spark = config["spark"]
-input_dir = dagkit.data_path(config["input"])
-output_dir = dagkit.data_path(config["output"])
+input_uri = dagkit.data_location(config["input"])
+output_uri = dagkit.data_location(config["output"])
 SNAPSHOT_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 # Logged, not printed: printed lines reach the task log late, inside the collapsed Post Execute group.
 log = logging.getLogger(__name__)
+
+
+def probe(*args: str) -> str:
+    """Run `imagematching.probe` (the job's own FileSystem code, in a JVM without a Spark job) with
+    Airflow's Python, which has pyspark. Missing data fails the task for good: a retry cannot fix it."""
+    import os
+    import subprocess
+    import sys
+
+    from airflow.exceptions import AirflowFailException
+
+    result = subprocess.run([sys.executable, "-m", "imagematching.probe", *args], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(dagkit.project_dir(PROJECT) / "src")}, timeout=600)
+    if result.returncode == 2:
+        errors = [line for line in result.stderr.splitlines() if line.startswith("imagematching: error:")]
+        raise AirflowFailException(errors[-1] if errors else result.stderr[-2000:])
+    if result.returncode != 0:
+        raise RuntimeError(f"imagematching.probe {args[0]} exited {result.returncode}: {result.stderr[-2000:]}")
+    return result.stdout
 
 with DAG(
     dag_id="image_matching",
@@ -38,6 +60,7 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=config["dagrun_timeout_minutes"]),
     default_args=dagkit.default_args(owner="research-engineering"),
     tags=["image-matching", "spark", "monthly"],
     doc_md=__doc__,
@@ -48,7 +71,7 @@ with DAG(
     },
 ):
 
-    @task
+    @task(retries=0)
     def snapshot(params: dict, logical_date: datetime) -> str:
         """The snapshot to read, checked before Spark starts."""
         import re
@@ -61,8 +84,14 @@ with DAG(
             raise ValueError(f"snapshot {value!r} is not a month in the form YYYY-MM")
         return value
 
+    @task(retries=0)
+    def preflight(snapshot: str) -> None:
+        """Every input dataset has the snapshot, through the job's own FileSystem code."""
+        log.info(probe("inputs", "--input", input_uri, "--snapshot", snapshot).strip())
+
     image_matching = ProviderOperator(
         task_id="image_matching",
+        execution_timeout=timedelta(minutes=spark["execution_timeout_minutes"]),
         operator="airflow.providers.apache.spark.operators.spark_submit.SparkSubmitOperator",
         operator_kwargs={
             **dagkit.spark_runtime(PROJECT, conn_id=spark["conn_id"]),
@@ -71,10 +100,11 @@ with DAG(
             "application_args": [
                 "--snapshot", "{{ ti.xcom_pull(task_ids='snapshot') }}",
                 "--wikis", "{{ params.wikis }}",
-                "--input", str(input_dir),
-                "--output", str(output_dir),
+                "--input", input_uri,
+                "--output", output_uri,
                 "--config", str(dagkit.project_dir(PROJECT) / "conf" / "spark.toml"),
                 "--dataset-id", "{{ run_id }}",
+                *(["--event-log", dagkit.data_location(config["event_log"])] if config["event_log"] else []),
             ],
             "driver_memory": spark["driver_memory"],
             "executor_memory": spark["executor_memory"],
@@ -84,12 +114,12 @@ with DAG(
         },
     )
 
-    @task
+    @task(retries=0)
     def summary(snapshot: str) -> list[dict]:
-        """Log the run summary; one entry per wiki for the export tasks."""
+        """Log the committed run's summary; one entry per wiki for the export tasks."""
         import json
 
-        report = json.loads((output_dir / "summary" / f"snapshot={snapshot}.json").read_text())
+        report = json.loads(probe("committed", "--output", output_uri, "--snapshot", snapshot))
         log.info(f"image matching, snapshot {report['snapshot']} (dataset {report['dataset_id']})")
         for wiki, s in report["wikis"].items():
             c = s["candidates"]
@@ -104,5 +134,5 @@ with DAG(
         return export
 
     chosen = snapshot()
-    chosen >> image_matching
+    chosen >> preflight(chosen) >> image_matching
     export.expand(export=image_matching >> summary(chosen))

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -23,18 +28,42 @@ def sample_input(deployed_release):
     return data
 
 
+def local_path(uri: str) -> Path:
+    assert uri.startswith("file:///"), uri
+    return Path(urlparse(uri).path)
+
+
+def test_timeouts_and_retries_come_from_the_config():
+    from airflow.dag_processing.dagbag import DagBag
+
+    sys.path.insert(0, str(REPO / "dags"))
+    dag = DagBag(dag_folder=str(REPO / "dags/image_matching.py")).dags["image_matching"]
+    config = tomllib.loads((REPO / "image-matching/conf/airflow.toml").read_text())
+    assert dag.dagrun_timeout == timedelta(minutes=config["dagrun_timeout_minutes"])
+    assert dag.get_task("image_matching").execution_timeout == timedelta(
+        minutes=config["spark"]["execution_timeout_minutes"])
+    assert dag.get_task("image_matching").retries >= 1
+    for task_id in ("snapshot", "preflight", "summary"):
+        assert dag.get_task(task_id).retries == 0, task_id
+    assert dag.get_task("preflight").downstream_task_ids == {"image_matching"}
+
+
 def test_monthly_run_reads_last_month_and_writes_every_wiki(deployed_release, sample_input):
     result = deployed_release.dag_test("image_matching", "2026-11-01")
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]
     output = sample_input / "output"
     report = json.loads((output / "summary/snapshot=2026-10.json").read_text())
+    marker = json.loads((output / "_committed/snapshot=2026-10.json").read_text())
+    assert marker["dataset_id"] == report["dataset_id"] and marker["wikis"] == sorted(report["wikis"])
+    assert list((output / "_staging/snapshot=2026-10").iterdir()) == [], "no staging leftovers"
+    assert list((output / "_spark-events").iterdir()), "Spark's event log is beside the outputs"
     assert sorted(report["wikis"]) == ["dewiki", "enwiki", "frwiki"]
     # The executors ran the deployed runtime's interpreter, not Airflow's.
     assert report["executor_environment"] == str(deployed_release.release / "image-matching/venv")
     for wiki, summary in report["wikis"].items():
         assert list((output / f"imagerec_prod/wiki={wiki}/snapshot=2026-10").glob("*.parquet"))
-        with open(summary["export"], newline="") as f:
+        with open(local_path(summary["export"]), newline="") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
         assert len(rows) == summary["export_rows"] > 0
         assert {r["dataset_id"] for r in rows} == {report["dataset_id"]}
@@ -44,5 +73,8 @@ def test_monthly_run_reads_last_month_and_writes_every_wiki(deployed_release, sa
 
 def test_missing_snapshot_fails_the_run_naming_it(deployed_release, sample_input):
     result = deployed_release.dag_test("image_matching", "2026-11-01", conf={"snapshot": "2025-01"})
+    log = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "dataset mediawiki_page has no snapshot 2025-01" in result.stdout + result.stderr
+    assert "dataset mediawiki_page has no snapshot 2025-01" in log
+    assert "AirflowFailException" in log, "the pre-flight task fails for good"
+    assert "spark-submit" not in log, "no Spark job started"

@@ -74,6 +74,12 @@ def data_path(path: str) -> Path:
     return Path(path) if Path(path).is_absolute() else airflow_home / "data" / path
 
 
+def data_location(location: str) -> str:
+    """A data location from a project's config: a URI (``hdfs://``, ``s3a://``, ``file://``) as
+    given, a path as `data_path` places it."""
+    return location if "://" in location else str(data_path(location))
+
+
 def spark_runtime(project: str, conn_id: str = "spark_default") -> dict:
     """SparkSubmitOperator arguments that run a project's code in its packed runtime.
 

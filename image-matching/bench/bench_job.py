@@ -1,58 +1,116 @@
-"""Job time and pages per second at three scales, against the original design on the same data.
+"""Job time, pages per second and Spark jobs per run, next to the Spark floor and to a baseline.
 
-    image-matching/.venv/bin/python image-matching/bench/bench_job.py [--scales 10000,100000,1000000] [--wikis 10]
+    image-matching/.venv/bin/python image-matching/bench/bench_job.py [--scales 10000,1000000] [--baseline d8fbc1e]
 
-For each scale it generates the inputs (ten wikis, skewed sizes), then runs, as separate
-`python -m imagematching` processes (each its own Spark application in local mode, as in
-production):
+For each scale it generates the inputs (ten wikis, skewed sizes), then runs, each as a separate
+`python -m imagematching` process (its own Spark application in local mode, as in production):
 
-- **one job**: every wiki in one Spark job (this project's design);
-- **per wiki**: one job per wiki, one after another (the original design: a notebook per wiki).
+- **floor**: a trivial Spark application: start the session, read one dataset, count;
+- **baseline**: the job as it was at the baseline commit (its package from `git archive`);
+- **now**: the job in this checkout.
 
-It prints one row per scale: seconds and pages per second of each, and the ratio.
+It prints one row per scale and program: seconds, pages per second, the ratio to the floor and
+the number of Spark jobs, counted from the run's event log (SparkListenerJobStart events).
+Both jobs must give the same rows: the bench compares their imagerec_prod outputs (without the
+run's dataset_id and insertion_ts, which differ by design) and stops if they differ.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from io import BytesIO
 from pathlib import Path
 
 from imagematching import generate
 
 SNAPSHOT = "2026-10"
+PROJECT = Path(__file__).resolve().parents[1]
+FLOOR = """
+import sys
+from pyspark.sql import SparkSession
+spark = (SparkSession.builder.config("spark.eventLog.enabled", "true").config("spark.eventLog.compress", "false")
+         .config("spark.eventLog.dir", sys.argv[2]).getOrCreate())
+spark.read.parquet(sys.argv[1]).count()
+spark.stop()
+"""
 
 
-def run_job(input_dir: Path, output_dir: Path, wikis: str) -> float:
+def baseline_package(commit: str, into: Path) -> Path:
+    """The image-matching package as it was at `commit`, unpacked into `into`."""
+    archive = subprocess.run(["git", "-C", PROJECT, "archive", "--format=tar", commit, "src/imagematching"],
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
+def timed(command: list, pythonpath: Path | None, events: Path) -> tuple[float, int]:
+    """Seconds and Spark jobs of one application."""
+    events.mkdir(parents=True)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    if pythonpath:
+        env["PYTHONPATH"] = str(pythonpath)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "imagematching", "--snapshot", SNAPSHOT, "--wikis", wikis,
-                    "--input", str(input_dir), "--output", str(output_dir)],
-                   check=True, capture_output=True, env={**os.environ, "PYSPARK_PYTHON": sys.executable})
-    return time.perf_counter() - start
+    subprocess.run([sys.executable, *map(str, command)], check=True, capture_output=True, env=env)
+    seconds = time.perf_counter() - start
+    jobs = 0
+    # Spark 4 rolls event logs: eventlog_v2_<app>/events_<n>_<app> files beside an appstatus file.
+    for log in events.rglob("events_*"):
+        with open(log) as f:
+            jobs += sum(json.loads(line)["Event"] == "SparkListenerJobStart" for line in f)
+    return seconds, jobs
+
+
+def job_command(work: Path, output: str, events: Path) -> list:
+    config = work / f"{output}.toml"
+    config.write_text(f'[spark]\n"spark.eventLog.enabled" = true\n"spark.eventLog.compress" = false\n'
+                      f'"spark.eventLog.dir" = "{events.as_uri()}"\n')
+    return ["-m", "imagematching", "--snapshot", SNAPSHOT, "--wikis", "all", "--input", work / "in",
+            "--output", work / output, "--config", config, "--dataset-id", "bench"]
+
+
+def same_rows(work: Path) -> bool:
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
+    try:
+        rows = [spark.read.parquet(str(work / name / "imagerec_prod")).drop("dataset_id", "insertion_ts")
+                for name in ("baseline", "now")]
+        return rows[0].exceptAll(rows[1]).count() == 0 and rows[1].exceptAll(rows[0]).count() == 0
+    finally:
+        spark.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", default="10000,100000,1000000", help="pages, comma-separated")
+    parser.add_argument("--scales", default="10000,1000000", help="pages, comma-separated")
     parser.add_argument("--wikis", type=int, default=10)
+    parser.add_argument("--baseline", default="d8fbc1e", help="the commit to compare with")
     args = parser.parse_args()
-    names = generate.wiki_names(args.wikis)
-    print(f"image matching, {args.wikis} wikis, Spark local mode on {os.cpu_count()} cores")
-    print(f"{'pages':>9} {'gen s':>7} | {'one job s':>9} {'pages/s':>9} | {'per wiki s':>10} {'pages/s':>9} | ratio")
+    print(f"image matching, {args.wikis} wikis, Spark local mode on {os.cpu_count()} cores; baseline {args.baseline}")
+    print(f"{'pages':>9} {'program':<9} {'s':>7} {'pages/s':>9} {'x floor':>8} {'jobs':>5}")
     with tempfile.TemporaryDirectory(prefix="bench-imagematching-") as tmp:
+        baseline = baseline_package(args.baseline, Path(tmp) / "baseline")
         for pages in (int(s) for s in args.scales.split(",")):
             work = Path(tmp) / str(pages)
-            start = time.perf_counter()
             generate.write(generate.generate(pages=pages, wikis=args.wikis, snapshot=SNAPSHOT), work / "in", SNAPSHOT)
-            generated = time.perf_counter() - start
-            one_job = run_job(work / "in", work / "one", "all")
-            per_wiki = sum(run_job(work / "in", work / "per-wiki", wiki) for wiki in names)
-            print(f"{pages:>9} {generated:>7.1f} | {one_job:>9.1f} {pages / one_job:>9.0f} | "
-                  f"{per_wiki:>10.1f} {pages / per_wiki:>9.0f} | {per_wiki / one_job:.1f}x", flush=True)
+            floor, floor_jobs = timed(["-c", FLOOR, work / "in/mediawiki_page" / f"snapshot={SNAPSHOT}",
+                                       (work / "events-floor").as_uri()], None, work / "events-floor")
+            print(f"{pages:>9} {'floor':<9} {floor:>7.1f} {'':>9} {1:>8.1f} {floor_jobs:>5}", flush=True)
+            for name, pythonpath in (("baseline", baseline), ("now", None)):
+                events = work / f"events-{name}"
+                seconds, jobs = timed(job_command(work, name, events), pythonpath, events)
+                print(f"{pages:>9} {name:<9} {seconds:>7.1f} {pages / seconds:>9.0f} {seconds / floor:>8.1f} {jobs:>5}",
+                      flush=True)
+            if not same_rows(work):
+                sys.exit(f"the baseline and this checkout wrote different rows at {pages} pages")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from imagematching import generate, io, job
+from imagematching.storage import Storage
 
 WIKIS = ["dewiki", "enwiki", "frwiki"]
 
@@ -106,20 +107,27 @@ def test_export_tsv_format(spark, tmp_path):
     rows = spark.createDataFrame([
         ("enwiki", 7, "Ada_Lovelace", "Ada.jpg", "medium", "wikipedia", "Q5", True, ["dewiki", "frwiki"], 1, "d1",
          datetime(2026, 11, 1, 3, 0, 0)),
+        ("enwiki", 10, 'Say_"Hi"_\\o/ ', "Hi.jpg", "low", "commons", None, True, [], 1, "d1",
+         datetime(2026, 11, 1, 3, 0, 0)),
         ("enwiki", 9, "Bare", None, None, None, None, True, [], 1, "d1", datetime(2026, 11, 1, 3, 0, 0)),
         ("enwiki", 8, "List_of_things", "L.jpg", "high", "wikidata", "Q13406463", False, [], 1, "d1",
+         datetime(2026, 11, 1, 3, 0, 0)),
+        ("dewiki", 8, "Liste", "L.jpg", "high", "wikidata", "Q13406463", False, [], 1, "d1",
          datetime(2026, 11, 1, 3, 0, 0)),
     ], "wiki string, page_id long, page_title string, image_id string, confidence_rating string, source string, "
        "instance_of string, is_article_page boolean, found_on array<string>, position int, dataset_id string, "
        "insertion_ts timestamp")
-    path = tmp_path / "x.tsv"
-    assert io.write_export(rows, path) == 2
-    assert path.read_text() == (
-        "page_id\tpage_title\timage_id\tconfidence_rating\tsource\tdataset_id\tinsertion_ts\twiki\tfound_on\n"
+    staged = io.write_exports(Storage.of(spark), rows, tmp_path.as_uri(), ["dewiki", "enwiki"], "2026-10")
+    header = "page_id\tpage_title\timage_id\tconfidence_rating\tsource\tdataset_id\tinsertion_ts\twiki\tfound_on\n"
+    assert staged["enwiki"] == (tmp_path / "export/prod-enwiki-2026-10-wd_image_candidates.tsv").as_uri()
+    assert (tmp_path / "export/prod-enwiki-2026-10-wd_image_candidates.tsv").read_text() == header + (
         "7\tAda_Lovelace\tAda.jpg\tmedium\twikipedia\td1\t2026-11-01 03:00:00\tenwiki\tdewiki,frwiki\n"
         "9\tBare\t\t\t\td1\t2026-11-01 03:00:00\tenwiki\t\n"
+        '10\tSay_"Hi"_\\o/ \tHi.jpg\tlow\tcommons\td1\t2026-11-01 03:00:00\tenwiki\t\n'
     )
-    assert not list(tmp_path.glob(".*partial"))
+    # dewiki has no article rows: its export is the header line alone.
+    assert (tmp_path / "export/prod-dewiki-2026-10-wd_image_candidates.tsv").read_text() == header
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"], "the parts folder is gone"
 
 
 def test_generator_is_deterministic(tmp_path):

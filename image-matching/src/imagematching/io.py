@@ -3,15 +3,19 @@
     <input>/<dataset>/snapshot=<YYYY-MM>/*.parquet
     <output>/imagerec_prod/wiki=<wiki>/snapshot=<YYYY-MM>/*.parquet
     <output>/export/snapshot=<YYYY-MM>/prod-<wiki>-<YYYY-MM>-wd_image_candidates.tsv
+    <output>/summary/snapshot=<YYYY-MM>.json
+    <output>/_committed/snapshot=<YYYY-MM>.json      the completion marker (see commit.py)
+
+Locations are Hadoop-FS URIs (storage.py). The writers here write a run's staging folder;
+commit.py moves its files to the names above.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from imagematching.storage import Storage, join
 
 DATASETS = (
     "mediawiki_page", "mediawiki_imagelinks", "mediawiki_page_props", "mediawiki_categorylinks",
@@ -21,77 +25,105 @@ EXPORT_COLUMNS = (
     "page_id", "page_title", "image_id", "confidence_rating", "source", "dataset_id", "insertion_ts",
     "wiki", "found_on",
 )
+# The exports' partition column while Spark writes them: the TSV keeps its own `wiki` column.
+EXPORT_PARTITION = "export_wiki"
 
 
 class InputError(Exception):
     """The input is not there or not in the expected layout; nothing was written."""
 
 
-def snapshot_dir(root: Path, dataset: str, snapshot: str) -> Path:
-    return root / dataset / f"snapshot={snapshot}"
+def dataset_uri(root: str, dataset: str, snapshot: str) -> str:
+    return join(root, dataset, f"snapshot={snapshot}")
 
 
-def check_inputs(root: Path, snapshot: str) -> None:
+def partition_uri(output: str, wiki: str, snapshot: str) -> str:
+    return join(output, "imagerec_prod", f"wiki={wiki}", f"snapshot={snapshot}")
+
+
+def export_name(wiki: str, snapshot: str) -> str:
+    return f"prod-{wiki}-{snapshot}-wd_image_candidates.tsv"
+
+
+def export_uri(output: str, wiki: str, snapshot: str) -> str:
+    return join(output, "export", f"snapshot={snapshot}", export_name(wiki, snapshot))
+
+
+def summary_uri(output: str, snapshot: str) -> str:
+    return join(output, "summary", f"snapshot={snapshot}.json")
+
+
+def event_log_uri(output: str) -> str:
+    """Where Spark's event logs go unless configured: beside the outputs."""
+    return join(output, "_spark-events")
+
+
+def check_inputs(storage: Storage, root: str, snapshot: str) -> None:
     """Fail, naming the first thing missing, before Spark reads anything."""
-    if not root.is_dir():
+    if not storage.is_dir(root):
         raise InputError(f"input folder {root} does not exist")
     for dataset in DATASETS:
-        if not (root / dataset).is_dir():
-            raise InputError(f"dataset {dataset} is missing: no folder {root / dataset}")
-        partition = snapshot_dir(root, dataset, snapshot)
-        if not partition.is_dir():
-            available = sorted(p.name.removeprefix("snapshot=") for p in (root / dataset).glob("snapshot=*"))
+        if not storage.is_dir(join(root, dataset)):
+            raise InputError(f"dataset {dataset} is missing: no folder {join(root, dataset)}")
+        partition = dataset_uri(root, dataset, snapshot)
+        if not storage.is_dir(partition):
+            available = [n.removeprefix("snapshot=") for n in storage.list(join(root, dataset)) if n.startswith("snapshot=")]
             raise InputError(f"dataset {dataset} has no snapshot {snapshot} (no folder {partition}; "
                              f"it has: {', '.join(available) or 'none'})")
-        if not any(partition.glob("*.parquet")):
+        if not any(n.endswith(".parquet") for n in storage.list(partition)):
             raise InputError(f"dataset {dataset} snapshot {snapshot} holds no parquet files ({partition})")
 
 
-def read_inputs(spark: SparkSession, root: Path, snapshot: str) -> dict[str, DataFrame]:
-    check_inputs(root, snapshot)
-    return {name: spark.read.parquet(str(snapshot_dir(root, name, snapshot))) for name in DATASETS}
+def read_inputs(spark: SparkSession, storage: Storage, root: str, snapshot: str) -> dict[str, DataFrame]:
+    check_inputs(storage, root, snapshot)
+    return {name: spark.read.parquet(dataset_uri(root, name, snapshot)) for name in DATASETS}
 
 
-def write_recommendations(rows: DataFrame, output: Path) -> None:
-    """Replace the (wiki, snapshot) partitions this run computed, and only those.
-
-    Spark writes into a staging folder and moves the partitions into place when the job
-    commits: a failed run leaves the previous output as it was, a re-run never duplicates rows.
-    """
-    (
-        rows.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .partitionBy("wiki", "snapshot")
-        .parquet(str(output / "imagerec_prod"))
-    )
-
-
-def export_path(output: Path, wiki: str, snapshot: str) -> Path:
-    return output / "export" / f"snapshot={snapshot}" / f"prod-{wiki}-{snapshot}-wd_image_candidates.tsv"
+def write_recommendations(rows: DataFrame, staging: str) -> str:
+    """The run's rows as <staging>/imagerec_prod/wiki=<wiki>/: one file per wiki, one Spark write."""
+    folder = join(staging, "imagerec_prod")
+    rows.repartition("wiki").write.mode("errorifexists").partitionBy("wiki").parquet(folder)
+    return folder
 
 
 def export_rows(rows: DataFrame) -> DataFrame:
-    """The TSV's columns as strings: article pages only, nulls as empty strings, found_on comma-joined."""
+    """The TSV's columns as strings, in file order: article pages only, nulls as empty strings,
+    found_on comma-joined. One partition per wiki, sorted, for a partitioned write."""
     return (
         rows.where("is_article_page")
-        .orderBy("page_id", "position")
+        .repartition("wiki")
+        .sortWithinPartitions("wiki", "page_id", "position")
         .select(*[
             F.coalesce(F.array_join("found_on", ","), F.lit("")).alias(c) if c == "found_on"
             else F.coalesce(F.col(c).cast("string"), F.lit("")).alias(c)
             for c in EXPORT_COLUMNS
-        ])
+        ], F.col("wiki").alias(EXPORT_PARTITION))
     )
 
 
-def write_export(rows: DataFrame, path: Path) -> int:
-    """Write one wiki's TSV (header line, tab-separated) to a temporary name, then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    count = 0
-    with partial.open("w", encoding="utf-8", newline="\n") as out:
-        out.write("\t".join(EXPORT_COLUMNS) + "\n")
-        for row in export_rows(rows).toLocalIterator():
-            out.write("\t".join(row) + "\n")
-            count += 1
-    os.replace(partial, path)
-    return count
+def write_exports(storage: Storage, rows: DataFrame, staging: str, wikis: list[str], snapshot: str) -> dict[str, str]:
+    """Each wiki's TSV (header line, tab-separated, no quoting) in <staging>/export/, by executors:
+    one Spark write partitioned by wiki, then each wiki's one file renamed to its contract name.
+    A wiki without rows gets the header line alone. Returns {wiki: staged file}."""
+    parts = join(staging, "export-parts")
+    (
+        export_rows(rows).write.mode("errorifexists").partitionBy(EXPORT_PARTITION)
+        # Exactly the old hand-written format: no quotes around values, empty strings as nothing,
+        # spaces kept.
+        .options(sep="\t", header=True, quote="", escapeQuotes=False, emptyValue="", nullValue="",
+                 ignoreLeadingWhiteSpace=False, ignoreTrailingWhiteSpace=False, lineSep="\n", encoding="UTF-8")
+        .csv(parts)
+    )
+    staged = {}
+    for wiki in wikis:
+        folder = join(parts, f"{EXPORT_PARTITION}={wiki}")
+        files = [n for n in storage.list(folder) if n.startswith("part-")]
+        if len(files) > 1:
+            raise RuntimeError(f"the export of {wiki} came out as {len(files)} files, not one: {folder}")
+        staged[wiki] = join(staging, "export", export_name(wiki, snapshot))
+        if files:
+            storage.rename(join(folder, files[0]), staged[wiki])
+        else:
+            storage.write_text(staged[wiki], "\t".join(EXPORT_COLUMNS) + "\n")
+    storage.delete(parts)
+    return staged

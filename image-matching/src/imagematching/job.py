@@ -12,27 +12,29 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from imagematching import io, rules, transforms
+from imagematching import commit, io, rules, transforms
+from imagematching.storage import Storage, join, to_uri
 
 
 @dataclass(frozen=True)
 class Run:
-    input: Path
-    output: Path
+    input: str | Path  # a Hadoop-FS URI; a plain path means file://
+    output: str | Path
     snapshot: str
     wikis: list[str] | None  # None: every article wiki in the input
     dataset_id: str
     insertion_ts: datetime
 
 
-def target_wikis(pages: DataFrame, requested: list[str] | None) -> list[str]:
-    present = {r.wiki_db for r in pages.select("wiki_db").distinct().collect()} - set(rules.NON_ARTICLE_WIKIS)
-    if requested is None:
-        return sorted(present)
-    missing = sorted(set(requested) - present)
+def target_sizes(spark: SparkSession, pages: DataFrame, requested: list[str] | None) -> DataFrame:
+    """wiki, size, threshold of the target wikis, as a local table: one scan of mediawiki_page
+    gives both the wikis in the input and the summary's article counts."""
+    present = {r.wiki: r for r in transforms.wiki_sizes(pages).collect() if r.wiki not in rules.NON_ARTICLE_WIKIS}
+    missing = sorted(set(requested or ()) - set(present))
     if missing:
         raise io.InputError(f"wiki {', '.join(missing)} is not in the input (it has: {', '.join(sorted(present))})")
-    return requested
+    wikis = sorted(present) if requested is None else requested
+    return spark.createDataFrame([present[w] for w in wikis], "wiki string, size long, threshold double")
 
 
 def compute(inputs: dict[str, DataFrame], wikis: list[str], snapshot: str) -> DataFrame:
@@ -65,6 +67,7 @@ def summarise(rows: DataFrame, sizes: DataFrame) -> dict[str, dict]:
         F.countDistinct("page_id").alias("unillustrated"),
         F.countDistinct(F.when(F.col("image_id").isNotNull(), F.col("page_id"))).alias("with_candidates"),
         *[F.sum(F.when(F.col("confidence_rating") == r, 1).otherwise(0)).alias(r) for r in rules.RATINGS],
+        F.sum(F.col("is_article_page").cast("int")).alias("export_rows"),
     )
     summary = {}
     for row in sizes.join(per_wiki, "wiki", "left").collect():
@@ -74,6 +77,7 @@ def summarise(rows: DataFrame, sizes: DataFrame) -> dict[str, dict]:
             "unillustrated": values["unillustrated"] or 0,
             "with_candidates": values["with_candidates"] or 0,
             "candidates": {r: values[r] or 0 for r in rules.RATINGS},
+            "export_rows": values["export_rows"] or 0,
         }
     return dict(sorted(summary.items()))
 
@@ -83,35 +87,45 @@ def executor_environment(spark: SparkSession) -> str:
     return spark.sparkContext.parallelize([0], 1).map(lambda _: os.path.realpath(sys.prefix)).first()
 
 
-def run(spark: SparkSession, job: Run) -> dict:
+def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: None) -> dict:
+    """Compute and publish one snapshot; `on_phase` hears each step of the commit (the CLI logs them)."""
     rules.validate_snapshot(job.snapshot)
-    inputs = io.read_inputs(spark, job.input, job.snapshot)
-    wikis = target_wikis(inputs["mediawiki_page"], job.wikis)
+    storage = Storage.of(spark)
+    source, output = to_uri(job.input), to_uri(job.output)
+    inputs = io.read_inputs(spark, storage, source, job.snapshot)
+    sizes = target_sizes(spark, inputs["mediawiki_page"], job.wikis)
+    wikis = [r.wiki for r in sizes.collect()]
+    staging = commit.begin(storage, output, job.snapshot, on_phase)
     rows = (
         compute(inputs, wikis, job.snapshot)
         .withColumn("dataset_id", F.lit(job.dataset_id))
         .withColumn("insertion_ts", F.lit(job.insertion_ts).cast("timestamp"))
-        .withColumn("snapshot", F.lit(job.snapshot))
         .cache()
     )
-    io.write_recommendations(rows.drop("position"), job.output)
-    summary = summarise(rows, transforms.wiki_sizes(inputs["mediawiki_page"].where(F.col("wiki_db").isin(*wikis))))
-    for wiki in wikis:
-        path = io.export_path(job.output, wiki, job.snapshot)
-        summary[wiki]["export"] = str(path)
-        summary[wiki]["export_rows"] = io.write_export(rows.where(F.col("wiki") == wiki), path)
+    staged_rows = io.write_recommendations(rows.drop("position"), staging)
+    on_phase("wrote imagerec_prod")
+    staged_exports = io.write_exports(storage, rows, staging, wikis, job.snapshot)
+    on_phase("wrote exports")
+    summary = summarise(rows, sizes)
     rows.unpersist()
+    for wiki in wikis:
+        summary[wiki]["export"] = io.export_uri(output, wiki, job.snapshot)
     report = {
         "snapshot": job.snapshot,
         "dataset_id": job.dataset_id,
         "wikis": summary,
         "executor_environment": executor_environment(spark),
     }
-    summary_path = job.output / "summary" / f"snapshot={job.snapshot}.json"
-    summary_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = summary_path.with_name(f".{summary_path.name}.partial")
-    partial.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(partial, summary_path)
+    staged_summary = join(staging, "summary.json")
+    storage.write_text(staged_summary, json.dumps(report, indent=2) + "\n")
+    moves = [
+        *[(join(staged_rows, f"wiki={w}"), io.partition_uri(output, w, job.snapshot)) for w in wikis],
+        *[(staged_exports[w], io.export_uri(output, w, job.snapshot)) for w in wikis],
+        (staged_summary, io.summary_uri(output, job.snapshot)),
+    ]
+    marker = {"snapshot": job.snapshot, "dataset_id": job.dataset_id, "output": output, "wikis": wikis}
+    commit.stage(storage, staging, moves, marker, on_phase)
+    commit.publish(storage, staging, on_phase)
     return report
 
 

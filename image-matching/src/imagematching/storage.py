@@ -1,0 +1,123 @@
+"""Files through Hadoop's FileSystem API, in the JVM that Spark runs: file://, hdfs://, s3a://, abfss://.
+
+The job never touches the driver's disk with `pathlib` or `open`: on a cluster its input and
+output live in HDFS or an object store, which only the JVM's Hadoop client can reach (with the
+cluster's core-site.xml and the `spark.hadoop.*` settings). Locations are URI strings; a plain
+path (``/data/out``, ``out``) means ``file://`` and is made absolute.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# RFC 3986 scheme, then ':'. A Windows drive letter would match too; the job runs on Linux.
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+class StorageError(Exception):
+    """A location that cannot be reached or used: an unknown scheme, a refused rename."""
+
+
+def to_uri(location: str | Path) -> str:
+    """A Hadoop-FS URI without a trailing slash; a plain local path means file://."""
+    location = str(location)
+    if not location:
+        raise StorageError("empty location: give a path or a URI such as hdfs://namenode/data")
+    if SCHEME.match(location):
+        return location.rstrip("/") if location.rstrip("/").partition("://")[2] else location
+    return Path(location).absolute().as_uri()
+
+
+def join(uri: str, *names: str) -> str:
+    """uri/name/...: each name one path segment, never '..' or a separator."""
+    for name in names:
+        if not name or name in (".", "..") or "/" in name:
+            raise StorageError(f"not a file or folder name: {name!r}")
+    return "/".join([uri.rstrip("/"), *names])
+
+
+class Storage:
+    """One Hadoop Configuration; each call finds the FileSystem of its URI's scheme and authority
+    (Hadoop caches the instances)."""
+
+    def __init__(self, jvm, hadoop_conf):
+        self._jvm = jvm
+        self._conf = hadoop_conf
+
+    @classmethod
+    def of(cls, spark) -> Storage:
+        """The FileSystem view of a running SparkSession (its Hadoop configuration)."""
+        return cls(spark._jvm, spark._jsc.hadoopConfiguration())
+
+    @classmethod
+    def of_spark_conf(cls, jvm, settings: dict[str, str]) -> Storage:
+        """A FileSystem view before (or without) a SparkContext: the Hadoop configuration Spark would
+        build from these settings plus spark-submit's (``spark.hadoop.*`` included)."""
+        conf = jvm.org.apache.spark.SparkConf()
+        for key, value in settings.items():
+            conf.set(key, value)
+        return cls(jvm, jvm.org.apache.spark.deploy.SparkHadoopUtil.get().newConfiguration(conf))
+
+    def _path(self, uri: str):
+        from py4j.protocol import Py4JJavaError
+
+        path = self._jvm.org.apache.hadoop.fs.Path(uri)
+        try:
+            return path, path.getFileSystem(self._conf)
+        except Py4JJavaError as error:
+            raise StorageError(f"cannot open {uri}: {error.java_exception.toString()}") from None
+
+    def exists(self, uri: str) -> bool:
+        path, fs = self._path(uri)
+        return fs.exists(path)
+
+    def is_dir(self, uri: str) -> bool:
+        path, fs = self._path(uri)
+        return fs.exists(path) and fs.getFileStatus(path).isDirectory()
+
+    def list(self, uri: str) -> list[str]:
+        """The names in a folder, sorted; empty when it does not exist."""
+        path, fs = self._path(uri)
+        if not fs.exists(path):
+            return []
+        return sorted(status.getPath().getName() for status in fs.listStatus(path))
+
+    def mkdirs(self, uri: str) -> None:
+        path, fs = self._path(uri)
+        if not fs.mkdirs(path):
+            raise StorageError(f"cannot create the folder {uri}")
+
+    def delete(self, uri: str) -> None:
+        """Remove a file or a folder with its contents; nothing when it does not exist."""
+        path, fs = self._path(uri)
+        fs.delete(path, True)
+
+    def rename(self, source: str, target: str) -> None:
+        """Move source to target, which must not exist (its parent is created)."""
+        path, fs = self._path(source)
+        target_path = self._jvm.org.apache.hadoop.fs.Path(target)
+        fs.mkdirs(target_path.getParent())
+        if not fs.rename(path, target_path):
+            raise StorageError(f"cannot rename {source} to {target}")
+
+    def replace(self, source: str, target: str) -> None:
+        """Move source to target, removing what target held."""
+        self.delete(target)
+        self.rename(source, target)
+
+    def write_text(self, uri: str, text: str) -> None:
+        path, fs = self._path(uri)
+        stream = fs.create(path, True)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
+
+    def read_text(self, uri: str) -> str:
+        path, fs = self._path(uri)
+        stream = fs.open(path)
+        try:
+            return bytes(self._jvm.org.apache.hadoop.io.IOUtils.readFullyToByteArray(stream)).decode("utf-8")
+        finally:
+            stream.close()
