@@ -44,13 +44,13 @@ export BASE_IMAGE BUILDER_BASE_IMAGE EXTRA_CA_BUNDLE
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}'
 
-$(PLATFORM): requirements/platform.lock pyproject.toml
+$(PLATFORM): requirements/platform.lock $(wildcard pyproject.toml)
 	@echo "== installing the platform environment into $(VENV) (Airflow, providers, test tools, platformkit)"
 	test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(VPY) -m pip install --quiet "$$(grep '^uv==' requirements/platform.lock)"; }
 	$(UV) pip sync --quiet --compile-bytecode -p $(VPY) requirements/platform.lock
 	@# The platform's own package, editable: every Airflow process imports its DAG bundle class
 	@# from this checkout, before any release exists (sync above removes what the lock lacks).
-	$(UV) pip install --quiet -p $(VPY) --no-deps -e .
+	if [ -f pyproject.toml ]; then $(UV) pip install --quiet -p $(VPY) --no-deps -e .; fi
 	touch $@
 
 install: $(PLATFORM) ## install the platform environment (.venv) from requirements/platform.lock, and platformkit
