@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import hashlib
 import io
 import json
 import os
@@ -34,6 +33,7 @@ from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
 import images
+from digest import sha256_of
 from untrusted import MemberPolicy, Refused, check_members
 from version import InvalidVersion, check_version
 
@@ -140,11 +140,6 @@ def scan_for_secrets(root: Path, files: list[Path]) -> None:
     if found:
         raise ArchiveError(f"{len(found)} possible secret(s) in files that would ship (listed above); remove "
                            "them, or allow a false positive with a `pragma: allowlist secret` comment on its line")
-
-
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def check_runtime(root: Path, project: str) -> dict:

@@ -40,6 +40,7 @@ import zlib
 from pathlib import Path
 
 import images
+from digest import sha256_of
 from untrusted import MemberPolicy, Refused, download
 from version import InvalidVersion, check_version
 
@@ -60,11 +61,6 @@ class DeployError(Exception):
 
 def log(message: str) -> None:
     print(f"deploy: {message}", flush=True)
-
-
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def write_atomically(path: Path, text: str) -> None:

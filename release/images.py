@@ -26,7 +26,6 @@ Standard library only (deploy runs with the host's python3); the engine is reach
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -34,6 +33,8 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+from digest import sha256_of
 
 RUNTIME = "venv.tar.gz"
 RUNTIME_MANIFEST = "venv.manifest.json"
@@ -53,11 +54,6 @@ class ImageError(Exception):
 
 def log(message: str) -> None:
     print(f"image: {message}", flush=True)
-
-
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def docker(*args: str, host: str | None = None, capture: bool = True) -> subprocess.CompletedProcess:

@@ -105,7 +105,7 @@ def test_the_deploy_job_needs_no_airflow():
               "PYTHON=python3").stdout
     assert "pip" not in dry and ".venv" not in dry, dry
     probe = ("import sys; sys.path.insert(0, 'release'); import deploy, images; "
-             "print(sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'deploy', 'images', 'untrusted', 'version', '__main__'}))")
+             "print(sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'deploy', 'digest', 'images', 'untrusted', 'version', '__main__'}))")
     # -S: without site-packages, an import of anything outside the standard library fails.
     assert run(sys.executable, "-I", "-S", "-c", probe, cwd=REPO).stdout.strip() == "[]"
 
