@@ -27,6 +27,18 @@ DEPLOY = REPO / "release/deploy.py"
 PYTHON_PATH = os.path.realpath(sys._base_executable)
 
 
+def member(name: str, data: bytes, **attrs) -> tuple[tarfile.TarInfo, bytes | None]:
+    """A tar member (mode 0644 unless `attrs` say otherwise) and its content; only a regular
+    file has content."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), 0o644
+    for key, value in attrs.items():
+        setattr(info, key, value)
+    if not info.isreg():
+        info.size = 0
+    return info, data if info.isreg() else None
+
+
 class Release:
     """A release archive's members and manifest, to change and write back."""
 
@@ -39,13 +51,8 @@ class Release:
     def add(self, name: str, data: bytes = b"x = 1\n", *, listed: bool = True, **attrs) -> None:
         """A member; listed in the manifest (files or links) unless told otherwise, so that the
         policy, not the manifest, is what refuses it."""
-        info = tarfile.TarInfo(name)
-        info.size, info.mode = len(data), 0o644
-        for key, value in attrs.items():
-            setattr(info, key, value)
-        if not info.isreg():
-            info.size = 0
-        self.members.append((info, data if info.isreg() else None))
+        info, content = member(name, data, **attrs)
+        self.members.append((info, content))
         if listed and info.issym():
             self.manifest["links"][name] = info.linkname
         elif listed and not info.isdir():
@@ -87,13 +94,7 @@ class Release:
 
 def runtime_member(name: str, data: bytes = b"x", **attrs):
     def edit(members):
-        info = tarfile.TarInfo(name)
-        info.size, info.mode = len(data), 0o644
-        for key, value in attrs.items():
-            setattr(info, key, value)
-        if not info.isreg():
-            info.size = 0
-        members.append((info, data if info.isreg() else None))
+        members.append(member(name, data, **attrs))
     return edit
 
 

@@ -87,23 +87,23 @@ def homes(template: Path, tmp_path: Path):
         yield n, home
 
 
-def test_deploy_killed_at_every_point(archives, v3, tmp_path):
-    template = tmp_path / "template"
-    for version in ("v1", "v2"):
-        deploy(archives[version], template)
+def kill_at_every_point(template: Path, tmp_path: Path, args: tuple, before: str, after: str) -> int:
+    """Run `args` (deploy or rollback, switching `before` -> `after`) killed before its 1st, 2nd,
+    ... file-system change until it completes; after each kill, a rollback must return to the
+    release live before the last switch. Returns how many changes the command made."""
     completed = False
     for n, home in homes(template, tmp_path):
-        result = killed_at(n, "deploy", v3, "--airflow-home", home)
+        result = killed_at(n, *args, "--airflow-home", home)
         if result.returncode == 0:
             completed = True
-            assert live(home) == "releases/v3"
+            assert live(home) == f"releases/{after}"
         else:
             assert result.returncode == -9, result.stderr
-            check_after_kill(home, "v2", "v3")
-        # Airflow saw v3 go live: the rollback must return to v2. Still on v2: it depends on whether
-        # the deploy was recorded (then the next command completes it) or not.
-        last = "v3" if live(home) == "releases/v3" else recorded_live(home)
-        assert last in ("v2", "v3")
+            check_after_kill(home, before, after)
+        # Airflow saw `after` go live: the rollback must return to the one before it. Still on
+        # `before`: it depends on whether the switch was recorded (the next command completes it).
+        last = after if live(home) == f"releases/{after}" else recorded_live(home)
+        assert last in (before, after)
         result = command("rollback", "--airflow-home", home)
         assert result.returncode == 0, f"killed before change {n}: {result.stderr}"
         expected = {"v3": "v2", "v2": "v1"}[last]
@@ -111,31 +111,20 @@ def test_deploy_killed_at_every_point(archives, v3, tmp_path):
         check_settled(home)
         shutil.rmtree(home)
         if completed:
-            break
-    assert n > 8, "the deploy made fewer changes than it must"
+            return n
+
+
+def test_deploy_killed_at_every_point(archives, v3, tmp_path):
+    template = tmp_path / "template"
+    for version in ("v1", "v2"):
+        deploy(archives[version], template)
+    changes = kill_at_every_point(template, tmp_path, ("deploy", v3), before="v2", after="v3")
+    assert changes > 8, "the deploy made fewer changes than it must"
 
 
 def test_rollback_killed_at_every_point(archives, v3, tmp_path):
     template = tmp_path / "template"
     for archive in (archives["v1"], archives["v2"], v3):
         deploy(archive, template)
-    completed = False
-    for n, home in homes(template, tmp_path):
-        result = killed_at(n, "rollback", "--airflow-home", home)
-        if result.returncode == 0:
-            completed = True
-            assert live(home) == "releases/v2"
-        else:
-            assert result.returncode == -9, result.stderr
-            check_after_kill(home, "v3", "v2")
-        last = "v2" if live(home) == "releases/v2" else recorded_live(home)
-        assert last in ("v3", "v2")
-        result = command("rollback", "--airflow-home", home)
-        assert result.returncode == 0, f"killed before change {n}: {result.stderr}"
-        expected = {"v3": "v2", "v2": "v1"}[last]
-        assert live(home) == f"releases/{expected}", f"killed before change {n}: {result.stdout}"
-        check_settled(home)
-        shutil.rmtree(home)
-        if completed:
-            break
-    assert n > 2, "the rollback made fewer changes than it must"
+    changes = kill_at_every_point(template, tmp_path, ("rollback",), before="v3", after="v2")
+    assert changes > 2, "the rollback made fewer changes than it must"
