@@ -39,9 +39,9 @@ from arxlive.store import Store  # noqa: E402
 
 START = dt.date(2026, 1, 4)   # a Sunday
 POLICIES = {
-    "today": EnrichPolicy(grace_days=0, title_cap=None, new_first=False),
+    "today": EnrichPolicy(grace_days=0, title_cap=None, new_first=False, title_batch=1),
+    "new, 1 title a call": dataclasses.replace(EnrichPolicy(), title_batch=1),
     "new (default)": EnrichPolicy(),
-    "new, 1 title search": dataclasses.replace(EnrichPolicy(), title_cap=1),
 }
 
 

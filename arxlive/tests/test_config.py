@@ -24,7 +24,7 @@ def test_test_mode_has_small_limits_and_own_store(tmp_path):
     ("ARXLIVE_OAI_URL", "ftp://x"), ("ARXLIVE_OPENALEX_URL", "not a url"), ("ARXLIVE_OAI_DELAY", "abc"),
     ("ARXLIVE_OAI_DELAY", "-1"), ("ARXLIVE_BUDGET_DAILY_USD", "-1"), ("ARXLIVE_BUDGET_MONTHLY_USD", "many"),
     ("ARXLIVE_BUDGET_DAILY", "1000"), ("ARXLIVE_PRICES", "search=cheap"), ("ARXLIVE_PRICES", "semantic=0.01"),
-    ("ARXLIVE_TITLE_SEARCH_CAP", "1.5"),
+    ("ARXLIVE_TITLE_SEARCH_CAP", "1.5"), ("ARXLIVE_TITLE_SEARCH_BATCH", "0"), ("ARXLIVE_TITLE_SEARCH_BATCH", "51"),
     ("ARXLIVE_OAI_SET", "cs; drop table"), ("ARXLIVE_MAILTO", "nobody"), ("ARXLIVE_DB_URL", "nonsense"),
     ("ARXLIVE_DB_URL", "oracle://u@h/db"), ("ARXLIVE_OPENALEX_API_KEY", "has space"),
 ])

@@ -48,6 +48,29 @@ def test_titles():
     assert matching.best_title_match("Lectures on gauge theory and the renormalization group, part 1", part, 90) is None
 
 
+def test_title_groups_and_batches():
+    title = "On $\\mathcal{O}(n)$ bounds for the Schrödinger equation: a renormalization-group approach"
+    # stop words (OpenAlex drops them) and TeX's single letters left out, in title order
+    assert matching.title_terms(title) == ["bounds", "schrodinger", "equation", "renormalization", "group",
+                                           "approach"]
+    # at most the 8 longest words
+    long = " ".join(f"w{'o' * (n % 5)}rd{n:02d}" for n in range(20))
+    terms = matching.title_terms(long)
+    assert len(terms) == 8 and all(len(t) >= 8 for t in terms) and terms == sorted(terms, key=long.index)
+    # no filter or boolean syntax leaks in: ',', '|', ':', parentheses, an upper-case OR
+    assert matching.title_group("Aa, Bb | Cc: (Dd) OR Ee") == "(aa bb cc dd ee)"
+    assert matching.title_terms("The $\\alpha$") == [] and matching.title_terms(None) == []
+    arts = [{"title": f"Title number {n} about renormalization"} for n in range(45)]
+    assert [len(b) for b in matching.title_batches(arts, 20)] == [20, 20, 5]
+    # a batch also stays under OpenAlex's URL limit, whatever the count allows
+    big = [{"title": " ".join(f"{'x' * 30}{n}{k}" for k in range(8))} for n in range(40)]
+    batches = matching.title_batches(big, 50)
+    assert len(batches) > 1 and sum(map(len, batches)) == 40
+    from urllib.parse import quote_plus
+    assert all(len(quote_plus(" OR ".join(matching.title_group(a["title"]) for a in b)))
+               <= matching.TITLE_QUERY_MAX_BYTES for b in batches)
+
+
 def test_work_row():
     w = {"id": "https://openalex.org/W1", "doi": "https://doi.org/10.1/X", "ids": {"mag": 123},
          "display_name": "T", "cited_by_count": 5,

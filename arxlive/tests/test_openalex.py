@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from arxlive import matching
 from arxlive.http import TransientError
 from arxlive.openalex import BudgetSpent, OpenAlexClient, _results, checked_works, work_problem
 from fakes import fixtures
@@ -46,6 +47,22 @@ def test_non_objects_and_bodies():
             _results(body)
 
 
+def test_several_titles_in_one_search_call(fakes, make_cfg):
+    _, oa = fakes(10)
+    charged = []
+    client = OpenAlexClient(make_cfg(_, oa), lambda kind: charged.append(kind) or True, sleep=lambda s: None)
+    try:
+        recs = [fixtures.record(i) for i in (7, 8, 9)]     # two found only by title, one never found
+        found = client.works_by_titles([r["title"] for r in recs])
+        assert charged == ["search"]
+        wanted = {f"https://openalex.org/W{4000000000 + i}" for i in (7, 8)}
+        assert wanted <= {w["id"] for w in found.works}
+        assert all(matching.best_title_match(r["title"], found.works, 90) for r in recs[:2])
+        assert matching.best_title_match(recs[2]["title"], found.works, 90) is None
+    finally:
+        client.close()
+
+
 def test_client_charges_by_kind_and_skips_malformed_works(fakes, make_cfg):
     _, oa = fakes(10)
     charged = []
@@ -54,7 +71,7 @@ def test_client_charges_by_kind_and_skips_malformed_works(fakes, make_cfg):
         found = client.works_by_doi([f"10.48550/arxiv.{fixtures.arxiv_id(i)}" for i in range(5)])
         assert len(found.works) == 5 and found.malformed == 0
         oa.faults.set("badworks")
-        found = client.works_by_title(fixtures.record(7)["title"])
+        found = client.works_by_titles([fixtures.record(7)["title"]])
         assert found.works == [] and found.malformed >= 3
         assert charged == ["filter", "search"]
     finally:

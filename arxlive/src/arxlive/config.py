@@ -27,6 +27,9 @@ TEST_BUDGET_MONTHLY_USD = 2.00
 PRICES_READ_ON = "2026-11-27"
 DEFAULT_PRICES = {"filter": 0.0001, "search": 0.001, "single": 0.0}
 
+# Titles per search call: the answer holds at most 100 works (OpenAlex's largest page) for all of them.
+MAX_TITLE_SEARCH_BATCH = 50
+
 _SET_RE = re.compile(r"^[A-Za-z][A-Za-z0-9.-]*(:[A-Za-z0-9.-]+)*$")
 _MAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -50,6 +53,7 @@ class Config:
     prices: dict = field(default_factory=lambda: dict(DEFAULT_PRICES))
     title_grace_days: int = 7
     title_search_cap: int = 2
+    title_search_batch: int = 20
     data_dir: Path = Path("data")
     max_retries: int = 5
     backoff_base: float = 2.0
@@ -165,6 +169,7 @@ def load_config(env=None, production: bool = False) -> Config:
         prices=_prices(env),
         title_grace_days=_number(env, "ARXLIVE_TITLE_GRACE_DAYS", 7, int),
         title_search_cap=_number(env, "ARXLIVE_TITLE_SEARCH_CAP", 2, int),
+        title_search_batch=_number(env, "ARXLIVE_TITLE_SEARCH_BATCH", 20, int, 1),
         data_dir=data_dir,
         max_retries=_number(env, "ARXLIVE_MAX_RETRIES", 5, int, 1),
         backoff_base=_number(env, "ARXLIVE_BACKOFF_BASE", 2.0),
@@ -177,6 +182,9 @@ def load_config(env=None, production: bool = False) -> Config:
     )
     if cfg.openalex_max_dois > 100:
         raise ConfigError("ARXLIVE_OPENALEX_MAX_DOIS must be <= 100 (OpenAlex's limit of OR values)")
+    if cfg.title_search_batch > MAX_TITLE_SEARCH_BATCH:
+        raise ConfigError(f"ARXLIVE_TITLE_SEARCH_BATCH must be <= {MAX_TITLE_SEARCH_BATCH} "
+                          "(a batched search returns at most 100 works for all its titles)")
     if cfg.title_threshold > 100:
         raise ConfigError("ARXLIVE_TITLE_THRESHOLD must be between 0 and 100")
     if not production:

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
+from urllib.parse import quote_plus
 
 from rapidfuzz import fuzz
 
@@ -106,6 +107,49 @@ def title_query(title: str | None, max_len: int = 200) -> str:
     return q.rsplit(" ", 1)[0] if len(q) == max_len and " " in q else q
 
 
+# Elasticsearch's English stop words, which OpenAlex's search drops from queries and titles alike.
+STOP_WORDS = frozenset("a an and are as at be but by for if in into is it no not of on or such that the their "
+                       "then there these they this to was will with".split())
+
+
+def title_terms(title: str | None, max_words: int = 8) -> list[str]:
+    """The title's longest distinct words (in title order; stop words and single letters, often
+    left over from TeX, left out), for one group of a batched title search.
+
+    In a boolean search OpenAlex requires every word of a group; a few long words already pick out
+    one paper, and each word left out is one fewer that a differently typeset title can lack.
+    """
+    words = [w for w in dict.fromkeys(title_query(title).split()) if w not in STOP_WORDS and len(w) > 1]
+    keep = set(sorted(words, key=lambda w: (-len(w), words.index(w)))[:max_words])
+    return [w for w in words if w in keep]
+
+
+def title_group(title: str | None) -> str:
+    """One title as a group of an OR-ed title search: "(w1 w2 ...)" (words in a group are AND-ed)."""
+    return "(" + " ".join(title_terms(title)) + ")"
+
+
+# OpenAlex refuses request URLs over 4,094 bytes; this leaves room for the rest of the URL.
+TITLE_QUERY_MAX_BYTES = 3000
+
+
+def title_batches(articles: list[dict], max_titles: int,
+                  max_bytes: int = TITLE_QUERY_MAX_BYTES) -> list[list[dict]]:
+    """Group articles (each with a searchable title) so that one search asks for at most
+    max_titles titles in a URL-encoded query of at most max_bytes."""
+    batches, cur, size = [], [], 0
+    for art in articles:
+        n = len(quote_plus(title_group(art["title"]))) + len(quote_plus(" OR "))
+        if cur and (len(cur) >= max_titles or size + n > max_bytes):
+            batches.append(cur)
+            cur, size = [], 0
+        cur.append(art)
+        size += n
+    if cur:
+        batches.append(cur)
+    return batches
+
+
 def title_similarity(a: str | None, b: str | None) -> float:
     """0..100: rapidfuzz token_sort_ratio of the normalized titles."""
     na, nb = normalize_title(a), normalize_title(b)
@@ -180,10 +224,12 @@ class EnrichPolicy:
       indexes a new preprint days late, and arXiv's DataCite DOI then finds it almost for free.
     title_cap: title searches over an article's lifetime (None: no cap).
     new_first: articles never looked up go before retries when the budget is short.
+    title_batch: titles asked for in one search call (OR-ed groups); a search is priced per call.
     """
     grace_days: int = 7
     title_cap: int | None = 2
     new_first: bool = True
+    title_batch: int = 20
 
 
 def order_due(articles: list[dict], policy: EnrichPolicy) -> list[dict]:
@@ -196,7 +242,7 @@ def order_due(articles: list[dict], policy: EnrichPolicy) -> list[dict]:
 
 def title_search_due(article: dict, run_date: dt.date, policy: EnrichPolicy) -> bool:
     """Whether an article that no DOI matched gets a title search in this run."""
-    if not article.get("title"):
+    if not title_terms(article.get("title")):
         return False
     if policy.title_cap is not None and (article.get("title_searches") or 0) >= policy.title_cap:
         return False

@@ -1,7 +1,7 @@
 """OpenAlex: works by DOI (many per request) and by title search, and the check of what comes back.
 
 Every attempt is charged to the ledger by kind before it is sent ("filter" for a DOI batch,
-"search" for a title search). A response is checked at this boundary: the body must be a JSON
+"search" for a title search, one or several titles per call). A response is checked at this boundary: the body must be a JSON
 object with a results list, and each work must have the types the Enrich step relies on; a work
 that does not is logged, skipped and counted, never passed on.
 """
@@ -21,6 +21,8 @@ from .http import Policy, PoliteSession, TransientError
 log = logging.getLogger("arxlive.openalex")
 
 SELECT = "id,doi,ids,display_name,publication_date,cited_by_count,topics,authorships"
+# Results asked for by a batched title search: OpenAlex's largest page (its docs: per_page up to 100).
+TITLE_BATCH_PAGE = 100
 
 
 class BudgetSpent(Exception):
@@ -139,11 +141,15 @@ class OpenAlexClient:
         return self._get("filter", self._params(**{"filter": "doi:" + "|".join(dois),
                                                    "per-page": str(min(200, max(1, len(dois))))}))
 
-    def works_by_title(self, title: str, limit: int = 10) -> Works:
-        q = matching.title_query(title)
-        if not q:
-            return Works()
-        return self._get("search", self._params(**{"filter": f"title.search:{q}", "per-page": str(limit)}))
+    def works_by_titles(self, titles: list[str]) -> Works:
+        """One search call for one title (its words, ranked by relevance) or for several: a boolean
+        query `(words of title 1) OR (words of title 2) ...`, which OpenAlex's search filters accept,
+        priced as one call. matching.title_batches keeps the URL under OpenAlex's 4 KB limit."""
+        if len(titles) == 1:
+            query, limit = matching.title_query(titles[0]), 10
+        else:
+            query, limit = " OR ".join(matching.title_group(t) for t in titles), TITLE_BATCH_PAGE
+        return self._get("search", self._params(**{"filter": f"title.search:{query}", "per-page": str(limit)}))
 
     def close(self):
         self.http.close()

@@ -137,9 +137,11 @@ def enrich(cfg: Config, store: Store, run_date: dt.date, today: dt.date | None =
     """Look up due articles in OpenAlex within the budget; the rest is deferred to later runs.
 
     DOI batches first (new articles before retries), then title searches for the DOI misses that
-    the policy allows; every miss is retried later on the back-off schedule.
+    the policy allows, several titles per search call; every miss is retried later on the back-off
+    schedule.
     """
-    policy = policy or matching.EnrichPolicy(cfg.title_grace_days, cfg.title_search_cap)
+    policy = policy or matching.EnrichPolicy(cfg.title_grace_days, cfg.title_search_cap,
+                                             title_batch=cfg.title_search_batch)
     ledger = Ledger(store, cfg.prices, cfg.budget_daily_usd, cfg.budget_monthly_usd, today or utc_today())
     due = matching.order_due(store.due_articles(run_date), policy)
     out = {"due": len(due), "doi_matched": 0, "title_matched": 0, "unmatched": 0, "deferred": 0,
@@ -165,23 +167,34 @@ def enrich(cfg: Config, store: Store, run_date: dt.date, today: dt.date | None =
                     out["doi_matched"] += 1
                 else:
                     missed.append(art)
+        # title searches for the DOI misses the policy allows, several titles per call
+        to_search = [a for a in missed if matching.title_search_due(a, run_date, policy)]
+        best, searched = {}, set()
+        for batch in matching.title_batches(to_search, policy.title_batch):
+            if stop is not None:
+                break
+            try:
+                found = client.works_by_titles([art["title"] for art in batch])
+            except (BudgetSpent, RetriesExhausted) as exc:
+                stop = exc
+                break
+            out["malformed"] += found.malformed
+            for art in batch:
+                searched.add(art["id"])
+                hit = matching.best_title_match(art["title"], found.works, cfg.title_threshold)
+                if hit:
+                    best[art["id"]] = hit
+        due_search = {a["id"] for a in to_search}
         for art in missed:
-            search, best = matching.title_search_due(art, run_date, policy), None
-            if search and stop is None:
-                try:
-                    found = client.works_by_title(art["title"])
-                    out["malformed"] += found.malformed
-                    best = matching.best_title_match(art["title"], found.works, cfg.title_threshold)
-                except (BudgetSpent, RetriesExhausted) as exc:
-                    stop = exc
-            if search and stop is not None:
-                out["deferred"] += 1      # still due: the next run looks it up again
-            elif best:
-                store.save_match(art["id"], matching.work_row(best[0]), "title", best[1], run_date, searched=True)
+            if art["id"] in best:
+                work, score = best[art["id"]]
+                store.save_match(art["id"], matching.work_row(work), "title", score, run_date, searched=True)
                 out["title_matched"] += 1
+            elif art["id"] in due_search and art["id"] not in searched:
+                out["deferred"] += 1      # still due: the next run looks it up again
             else:
                 nxt = matching.next_attempt(run_date, art["enrich_attempts"] + 1)
-                store.mark_unmatched(art["id"], nxt, search)
+                store.mark_unmatched(art["id"], nxt, art["id"] in searched)
                 out["unmatched"] += 1
     except PermanentHTTPError as exc:
         hint = " (check ARXLIVE_OPENALEX_API_KEY / ARXLIVE_MAILTO)" if exc.status in (401, 403) else ""

@@ -30,6 +30,8 @@ from xml.sax.saxutils import escape
 from . import fixtures
 
 OAI_KINDS = {"503", "429", "drop", "malformed", "badtoken", "nomatch", "badargument", "deleted"}
+# OpenAlex refuses longer request URLs with 400 "Request URL too long".
+MAX_URL_BYTES = 4094
 OPENALEX_KINDS = {"503", "429", "drop", "malformed", "500", "badworks"}
 MODES = {"deleted", "badworks"}
 
@@ -377,7 +379,12 @@ class FakeOpenAlex(_Base):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def search(self, query: str, limit: int) -> list[dict]:
+    def search(self, query: str) -> list[dict]:
+        """Every visible work the query finds, best first: a boolean query (see BooleanQuery) by its
+        rules, other text by relevance (works holding at least a third of its words)."""
+        if BooleanQuery.applies(query):
+            return [self.works[n] for n in sorted(BooleanQuery(self, query).evaluate())
+                    if self.visible(self.works[n])]
         q = set(_words(query))
         if not q:
             return []
@@ -387,7 +394,85 @@ class FakeOpenAlex(_Base):
                 hits[n] = hits.get(n, 0) + 1
         ranked = sorted((n for n, c in hits.items() if c >= max(1, len(q) // 3) and self.visible(self.works[n])),
                         key=lambda n: (-hits[n], n))
-        return [self.works[n] for n in ranked[:limit]]
+        return [self.works[n] for n in ranked]
+
+
+# Elasticsearch's English stop words: OpenAlex's search ignores them in a query.
+STOP_WORDS = frozenset("a an and are as at be but by for if in into is it no not of on or such that the their "
+                       "then there these they this to was will with".split())
+_BOOL_TOKEN = re.compile(r'\(|\)|"[^"]*"|[^\s()"]+')
+
+
+class QueryError(ValueError):
+    """A boolean query OpenAlex would refuse (unbalanced parentheses, a dangling operator)."""
+
+
+class BooleanQuery:
+    """OpenAlex's boolean search syntax: AND, OR, NOT (upper case), parentheses, "phrases";
+    words with no operator between them are AND-ed. Evaluated over the fake's word index."""
+
+    def __init__(self, srv: "FakeOpenAlex", query: str):
+        self.srv, self.tokens, self.pos = srv, _BOOL_TOKEN.findall(query), 0
+
+    @staticmethod
+    def applies(query: str) -> bool:
+        return any(t in ("AND", "OR", "NOT") for t in _BOOL_TOKEN.findall(query))
+
+    # A term of stop words only constrains nothing (OpenAlex drops it): None below, not an empty set.
+
+    def evaluate(self) -> set[int]:
+        hits = self._or()
+        if self.pos != len(self.tokens):
+            raise QueryError(f"unexpected {self.tokens[self.pos]!r} in the boolean query")
+        return hits or set()
+
+    def _peek(self):
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def _or(self) -> set[int] | None:
+        hits = self._and()
+        while self._peek() == "OR":
+            self.pos += 1
+            more = self._and()
+            hits = more if hits is None else hits if more is None else hits | more
+        return hits
+
+    def _and(self) -> set[int] | None:
+        hits = self._not()
+        while self._peek() not in (None, ")", "OR"):
+            if self._peek() == "AND":
+                self.pos += 1
+            more = self._not()
+            hits = more if hits is None else hits if more is None else hits & more
+        return hits
+
+    def _not(self) -> set[int] | None:
+        if self._peek() == "NOT":
+            self.pos += 1
+            hits = self._not()
+            return None if hits is None else set(range(len(self.srv.works))) - hits
+        return self._term()
+
+    def _term(self) -> set[int] | None:
+        tok = self._peek()
+        if tok in (None, ")", "AND", "OR"):
+            raise QueryError("a boolean operator without a term")
+        self.pos += 1
+        if tok == "(":
+            hits = self._or()
+            if self._peek() != ")":
+                raise QueryError("unbalanced parentheses in the boolean query")
+            self.pos += 1
+            return hits
+        words = [w for w in _words(tok.strip('"')) if w not in STOP_WORDS]
+        if not words:
+            return None
+        hits = set.intersection(*(self.srv.index.get(w, set()) for w in words))
+        if tok.startswith('"'):    # a phrase: its words next to each other, in order
+            phrase = " ".join(words)
+            hits = {n for n in hits if f" {phrase} " in " " + " ".join(
+                w for w in _words(self.srv.works[n]["display_name"]) if w not in STOP_WORDS) + " "}
+        return hits
 
 
 class OpenAlexHandler(_Handler):
@@ -403,6 +488,12 @@ class OpenAlexHandler(_Handler):
             if parts.path != "/works":
                 status = 404
                 return self._send(404, b'{"error": "not found"}', "application/json")
+            url = f"http://{self.headers.get('Host', '')}{self.path}"
+            if len(url.encode()) > MAX_URL_BYTES:
+                status = 400
+                return self._send(400, json.dumps({"error": "Request URL too long", "message": (
+                    f"Your request URL is {len(url.encode())} bytes, over the {MAX_URL_BYTES}-byte limit")}).encode(),
+                    "application/json")
             with srv.state_lock:
                 srv.calls += 1
             if srv.api_key and params.get("api_key") != srv.api_key:
@@ -423,16 +514,19 @@ class OpenAlexHandler(_Handler):
             if not 1 <= per_page <= 200:
                 status = 400
                 return self._send(400, b'{"error": "per-page must be between 1 and 200"}', "application/json")
-            results, kind = self._query(params, per_page)
+            try:
+                results, kind = self._query(params)
+            except QueryError as exc:
+                results, kind = f"Invalid query: {exc}", None
             if kind is None:
                 status = 400
                 return self._send(400, json.dumps({"error": results}).encode(), "application/json")
             with srv.state_lock:
                 srv.kinds[kind] = srv.kinds.get(kind, 0) + 1
-            results = results[:per_page]
+            count, results = len(results), results[:per_page]
             if srv.faults.mode("badworks"):
                 results = srv.mangle(results)
-            body = json.dumps({"meta": {"count": len(results), "db_response_time_ms": 1, "page": 1,
+            body = json.dumps({"meta": {"count": count, "db_response_time_ms": 1, "page": 1,
                                         "per_page": per_page}, "results": results,
                                "group_by": []}, ensure_ascii=False).encode()
             if fault and fault.kind == "malformed":
@@ -441,13 +535,13 @@ class OpenAlexHandler(_Handler):
         finally:
             srv.record({"path": parts.path, "params": shown, "status": status, "page": None})
 
-    def _query(self, params, per_page):
+    def _query(self, params):
         srv: FakeOpenAlex = self.server
         if "search" in params:
-            return srv.search(params["search"], per_page), "search"
+            return srv.search(params["search"]), "search"
         flt = params.get("filter", "")
         if not flt:
-            return srv.works[:per_page], "list"
+            return list(srv.works), "list"
         key, _, value = flt.partition(":")
         if "," in value:
             return "this fake supports one filter at a time", None
@@ -462,7 +556,7 @@ class OpenAlexHandler(_Handler):
                     out.append(w)
             return out, "doi"
         if key in ("title.search", "display_name.search"):
-            return srv.search(value, per_page), "title"
+            return srv.search(value), "title"
         return f"unsupported filter {key}", None
 
 
