@@ -12,6 +12,10 @@ a work becomes findable only once OpenAlex would have indexed it. The mix (why: 
    3%  found only by title (OpenAlex merged them into a work with another DOI), also 2-5 days late
    2%  never found
 
+Policies: today's (a title search for every DOI miss at once, one title per call, no cap, old retries
+first), the new one with one title per search call, and the new default (grace 7 days, 2 searches per
+article, up to 20 titles per search call).
+
 Prints calls and dollars per 1,000 articles for the first run and for the whole year, by kind,
 and how many articles each policy matched by the end (a cheaper policy must not match fewer).
 """
