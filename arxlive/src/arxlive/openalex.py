@@ -1,9 +1,9 @@
 """OpenAlex: works by DOI (many per request) and by title search, and the check of what comes back.
 
 Every attempt is charged to the ledger by kind before it is sent ("filter" for a DOI batch,
-"search" for a title search, one or several titles per call). A response is checked at this boundary: the body must be a JSON
-object with a results list, and each work must have the types the Enrich step relies on; a work
-that does not is logged, skipped and counted, never passed on.
+"search" for a title search, of one or several titles). A response is checked at this boundary:
+the body must be a JSON object with a results list, and each work must have the types the Enrich
+step relies on; a work that does not is logged, skipped and counted, never passed on.
 """
 
 from __future__ import annotations

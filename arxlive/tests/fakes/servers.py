@@ -488,12 +488,12 @@ class OpenAlexHandler(_Handler):
             if parts.path != "/works":
                 status = 404
                 return self._send(404, b'{"error": "not found"}', "application/json")
-            url = f"http://{self.headers.get('Host', '')}{self.path}"
-            if len(url.encode()) > MAX_URL_BYTES:
+            size = len(f"http://{self.headers.get('Host', '')}{self.path}".encode())
+            if size > MAX_URL_BYTES:
                 status = 400
-                return self._send(400, json.dumps({"error": "Request URL too long", "message": (
-                    f"Your request URL is {len(url.encode())} bytes, over the {MAX_URL_BYTES}-byte limit")}).encode(),
-                    "application/json")
+                message = f"Your request URL is {size} bytes, over the {MAX_URL_BYTES}-byte limit"
+                return self._send(400, json.dumps({"error": "Request URL too long", "message": message}).encode(),
+                                  "application/json")
             with srv.state_lock:
                 srv.calls += 1
             if srv.api_key and params.get("api_key") != srv.api_key:
