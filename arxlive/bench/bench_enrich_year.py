@@ -16,7 +16,7 @@ Policies: today's (a title search for every DOI miss at once, one title per call
 first), the new one with one title per search call, and the new default (grace 7 days, 2 searches per
 article, up to 20 titles per search call).
 
-Prints calls and dollars per 1,000 articles for the first run and for the whole year, by kind,
+Prints calls and dollars per 1,000 articles for the first run and for all runs (--days), by kind,
 and how many articles each policy matched by the end (a cheaper policy must not match fewer).
 """
 
@@ -144,7 +144,7 @@ def main(argv=None):
     r0 = rows["today"]
     print(f"arxlive enrichment over {args.days} days: {r0['runs']} runs (Sunday to Thursday), {args.per_day} new "
           f"articles each, {r0['articles']} in all; prices filter $0.0001, search $0.001\n")
-    head = (f"{'policy':<22} {'first run':>22} {'whole year':>34} {'matched':>9} {'cheaper':>8}\n"
+    head = (f"{'policy':<22} {'first run':>22} {'all runs':>34} {'matched':>9} {'cheaper':>8}\n"
             f"{'':<22} {'calls/1k':>10} {'$/1k':>11} {'filter/1k':>10} {'search/1k':>10} {'$/1k':>12} {'':>9} {'':>8}")
     print(head)
     base = sum(u for _, u in r0["by_kind"].values())
@@ -155,8 +155,8 @@ def main(argv=None):
         print(f"{name:<22} {calls0 * 1000 / n0:>10.1f} {usd0 * 1000 / n0:>11.4f} "
               f"{r['by_kind'].get('filter', [0, 0])[0] * k:>10.1f} {r['by_kind'].get('search', [0, 0])[0] * k:>10.1f} "
               f"{usd * k:>12.4f} {r['matched'] / r['articles']:>8.1%} {base / usd if usd else float('inf'):>7.1f}x")
-    print("\nfirst run = the first day's run, per 1,000 of its new articles; whole year = every call of every run, "
-          "per 1,000 articles\nharvested in the year; matched = share of articles with an OpenAlex work at the end; "
+    print("\nfirst run = the first day's run, per 1,000 of its new articles; all runs = every call of every run, "
+          "per 1,000 articles\nharvested in the period; matched = share of articles with an OpenAlex work at the end; "
           "cheaper = today's dollars / this policy's.")
 
 
