@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(REPO / "ops")]
+sys.path.insert(0, str(HERE))
 TOKEN = "bench-token"
 
 
@@ -71,7 +71,7 @@ def build_small_release(work: Path) -> Path:
     checkout = work / "checkout"
     (checkout / "dags").mkdir(parents=True)
     shutil.copytree(HELLO, checkout / "hello")
-    subprocess.run([sys.executable, REPO / "conda/build_runtime.py", checkout / "hello"], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "platformkit", "build-runtime", checkout / "hello"], check=True, capture_output=True)
     return build_probe_release(checkout, "bench-1", work / "dist")
 
 
