@@ -43,7 +43,7 @@ from airflow.dag_processing.bundles.base import BaseDagBundle, BundleVersion
 
 from platformkit import deploy
 from platformkit.errors import PlatformError
-from platformkit.layout import CURRENT, DAGS, MANIFEST, RELEASES, archive_name
+from platformkit.layout import CURRENT, DAGS, MANIFEST, archive_name
 from platformkit.version import check_version
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,8 @@ class ReleaseBundle(BaseDagBundle):
         super().__init__(**kwargs)
         self.release_store = check_store(release_store) if release_store else None
         self.airflow_home = Path(airflow_home or AIRFLOW_HOME).absolute()
-        self.releases_dir = self.airflow_home / RELEASES
+        self.releases = deploy.Releases(self.airflow_home)
+        self.releases_dir = self.releases.dir
         self.fetch_timeout = fetch_timeout
         if keep_fetched < 0:
             raise ValueError(f"keep_fetched must be 0 or more, not {keep_fetched}")
@@ -131,7 +132,7 @@ class ReleaseBundle(BaseDagBundle):
             self._live = self.live_release()
         else:
             self.hold(self.version)
-            if not self.has_release(self.version):
+            if not self.releases.has(self.version):
                 self.fetch_release(self.version)
             # Most recently used first when fetched releases are pruned.
             os.utime(self.releases_dir / self.version)
@@ -159,11 +160,7 @@ class ReleaseBundle(BaseDagBundle):
     # --- the releases on this host ---------------------------------------------------------------
 
     def live_release(self) -> str | None:
-        current = self.airflow_home / CURRENT
-        return os.readlink(current).rsplit("/", 1)[-1] if current.is_symlink() else None
-
-    def has_release(self, version: str) -> bool:
-        return (self.releases_dir / version / MANIFEST).is_file()
+        return self.releases.live()
 
     def archive_source(self, version: str) -> str:
         """Where the store keeps the archive of `version` (a URL or a path)."""
@@ -177,7 +174,7 @@ class ReleaseBundle(BaseDagBundle):
     def hold(self, version: str) -> None:
         """Hold releases/<version> for the rest of this process: no prune removes it meanwhile."""
         if self.releases_dir / version not in _held:
-            _held[self.releases_dir / version] = deploy.Releases(self.airflow_home).hold(version)
+            _held[self.releases_dir / version] = self.releases.hold(version)
 
     def fetch_release(self, version: str) -> None:
         """Fetch, verify and unpack one release into releases/<version>; `current` is not touched."""

@@ -295,6 +295,10 @@ class Releases:
     def live(self) -> str | None:
         return os.readlink(self.current).rsplit("/", 1)[-1] if self.current.is_symlink() else None
 
+    def has(self, name: str) -> bool:
+        """Whether releases/<name> is a complete release (its manifest is renamed in with it)."""
+        return (self.dir / name / MANIFEST).is_file()
+
     def switch(self, name: str) -> None:
         """Point `current` at releases/<name> with one rename: readers see the old or the new.
         The new link has a fixed name, so a kill leaves at most that one, replaced next time."""
@@ -412,7 +416,7 @@ def fetch_release(airflow_home: Path, version: str, source: str, credentials: di
     check_version(version)
     releases = Releases(airflow_home)
     with releases.locked(wait=wait):
-        if (releases.dir / version / MANIFEST).is_file():
+        if releases.has(version):
             return False
         releases.add(source, credentials, version)
         releases.prune(None, keep_fetched)

@@ -35,7 +35,7 @@ TOKEN = "test-token-0f3c9a"
 PACKAGE = "platform-airflow-dags"
 # What the small checkout is made of: everything the build, publish and deploy jobs touch.
 CHECKOUT_FILES = ("Makefile", ".gitlab-ci.yml", ".gitignore", ".secrets.baseline")
-CHECKOUT_DIRS = ("release", "conda", "requirements", "dags")
+CHECKOUT_DIRS = ("platformkit", "conda", "requirements", "dags")
 
 
 def ci() -> dict:

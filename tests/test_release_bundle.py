@@ -224,8 +224,12 @@ class Task:
     def __init__(self, home: Path, version: str, store: Path, keep_fetched: int):
         self.process = subprocess.Popen([sys.executable, "-c", TASK, str(home), version, str(store), str(keep_fetched)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        started = self.process.stdout.readline()
-        assert started.strip().endswith(f"releases/{version}/dags"), self.process.stderr.read()
+        # Its bundle's path, after the fetch's own log lines.
+        for line in self.process.stdout:
+            if line.strip().endswith(f"releases/{version}/dags"):
+                return
+        self.process.kill()
+        pytest.fail(f"the task on {version} did not start: {self.process.stderr.read()[-3000:]}")
 
     def end(self) -> None:
         self.process.stdin.close()
