@@ -162,7 +162,7 @@ docker-engine: ## install and start a Docker engine, build the local base image 
 	bash .ci/docker-engine.sh local.mk
 
 version: ## print the release version of this checkout (or VERSION=, checked: a name, never a path)
-	@$(PYTHON) -m platformkit version --check '$(VERSION)'
+	@$(PYTHON) -m platformkit version --check='$(VERSION)'
 
 bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy (against the pre-hardening one), DAG parse times, image check, bytecode, the releases bundle
 	$(VPY) tests/bench_platform.py

@@ -154,7 +154,9 @@ def test_old_releases_are_pruned(source, tmp_path):
     for version in ("r1", "r2", "r3"):
         run(sys.executable, *DEPLOY, "deploy", build_archive(source, version, tmp_path / "dist"),
             "--airflow-home", home, "--keep", "2")
-    assert sorted(p.name for p in (home / "releases").iterdir() if p.is_dir()) == ["r2", "r3"]
+    # The release folders (the rest, .in-use/ among them, are dot-names).
+    assert sorted(p.name for p in (home / "releases").iterdir() if p.is_dir() and not p.name.startswith(".")) == ["r2", "r3"]
+    assert json.loads((home / "releases/state.json").read_text())["history"] == ["r2", "r3"]
 
 
 def test_corrupted_archive_is_refused_and_live_release_untouched(archives, tmp_path):
