@@ -17,7 +17,7 @@ IMAGE_PROJECTS := $(filter $(patsubst %/Dockerfile,%,$(wildcard */Dockerfile)),$
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 ifndef VERSION
-VERSION := $(shell $(PYTHON) release/version.py . 2>/dev/null || echo unversioned)
+VERSION := $(shell $(PYTHON) -m platformkit version . 2>/dev/null || echo unversioned)
 endif
 ARCHIVE ?= dist/platform-airflow-dags-$(VERSION).tar.gz
 
@@ -94,11 +94,11 @@ builder-image: ## build the runtime builder image [BUILDER_BASE_IMAGE=] [EXTRA_C
 venv: $(PLATFORM) $(if $(filter true,$(SKIP_DOCKER)),,builder-image) ## build each project's runtime venv.tar.gz [PROJECT=] [SKIP_DOCKER=true] [FORCE=true]
 	@for p in $(PROJECTS); do \
 	  if [ "$(SKIP_DOCKER)" = true ]; then \
-	    $(VPY) conda/build_runtime.py $$p $(if $(filter true,$(FORCE)),--force) || exit 1; \
+	    $(VPY) -m platformkit build-runtime $$p $(if $(filter true,$(FORCE)),--force) || exit 1; \
 	  else \
 	    $(DOCKER) run --rm --platform linux/amd64 -u $$(id -u):$$(id -g) -e HOME=/tmp \
 	      -v $(CURDIR):/src $(BUILDER_IMAGE) \
-	      python3 conda/build_runtime.py $$p $(if $(filter true,$(FORCE)),--force) || exit 1; \
+	      python3 -m platformkit build-runtime $$p $(if $(filter true,$(FORCE)),--force) || exit 1; \
 	  fi; \
 	done
 
@@ -107,7 +107,7 @@ image: ## build each container project's image from its runtime [PROJECT=] [IMAG
 	@# Their runtimes first (nothing to do when up to date): an image is made of one.
 	@$(MAKE) --no-print-directory venv PROJECT="$(IMAGE_PROJECTS)"
 	@for p in $(IMAGE_PROJECTS); do \
-	  $(PYTHON) release/images.py build $$p --repository $(IMAGE_REPOSITORY) --version $(VERSION) \
+	  $(PYTHON) -m platformkit image $$p --repository $(IMAGE_REPOSITORY) --version $(VERSION) \
 	    --base-image $(BASE_IMAGE) $(if $(filter true,$(PUSH)),--push) || exit 1; \
 	done
 
@@ -115,24 +115,25 @@ image-projects: ## list the projects that run as a container image (they have a 
 	@echo $(IMAGE_PROJECTS)
 
 archive: $(PLATFORM) ## write dist/platform-airflow-dags-<version>.tar.gz and its .sha256, pinning the images [IMAGE_REPOSITORY=]
-	$(VPY) release/archive.py --version $(VERSION) --dist dist --image-repository $(IMAGE_REPOSITORY)
+	$(VPY) -m platformkit archive --version $(VERSION) --dist dist --image-repository $(IMAGE_REPOSITORY)
 
 # deploy, rollback and status are standard library only: they run with the host's python3, where
-# there is no platform environment (the CI deploy job, an Airflow host).
+# there is no platform environment (the CI deploy job, an Airflow host); `python3 -m` finds
+# platformkit in this folder.
 deploy: ## deploy a release into $AIRFLOW_HOME [ARCHIVE=path-or-URL] [VERSION=]
-	$(PYTHON) release/deploy.py deploy $(ARCHIVE) --airflow-home $(AIRFLOW_HOME)
+	$(PYTHON) -m platformkit deploy $(ARCHIVE) --airflow-home $(AIRFLOW_HOME)
 
 rollback: ## switch $AIRFLOW_HOME back to the previous release
-	$(PYTHON) release/deploy.py rollback --airflow-home $(AIRFLOW_HOME)
+	$(PYTHON) -m platformkit rollback --airflow-home $(AIRFLOW_HOME)
 
 status: ## show the live release and the ones kept
-	$(PYTHON) release/deploy.py status --airflow-home $(AIRFLOW_HOME)
+	$(PYTHON) -m platformkit status --airflow-home $(AIRFLOW_HOME)
 
 # TEST=false leaves out the test step (tests/test_deploy_local_build.py runs this target from
 # inside the test suite, which must not run itself again).
 deploy-local-build: $(if $(filter false,$(TEST)),,test) venv $(if $(IMAGE_PROJECTS),image) archive deploy ## test, build, archive and deploy this checkout into $AIRFLOW_HOME [TEST=false]
 	@echo "== deployed $(VERSION) into $(AIRFLOW_HOME) (Airflow's bundle 'releases' parses the live release: local.env)"
-	@$(PYTHON) release/deploy.py status --airflow-home $(AIRFLOW_HOME)
+	@$(PYTHON) -m platformkit status --airflow-home $(AIRFLOW_HOME)
 
 airflow: $(PLATFORM) ## run Airflow (standalone, UI on :8080) on the deployed release
 	@test -d $(AIRFLOW_HOME)/current/dags || { echo "nothing deployed in $(AIRFLOW_HOME): run make deploy-local-build"; exit 1; }
@@ -161,7 +162,7 @@ docker-engine: ## install and start a Docker engine, build the local base image 
 	bash .ci/docker-engine.sh local.mk
 
 version: ## print the release version of this checkout (or VERSION=, checked: a name, never a path)
-	@$(PYTHON) release/version.py --check '$(VERSION)'
+	@$(PYTHON) -m platformkit version --check='$(VERSION)'
 
 bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy (against the pre-hardening one), DAG parse times, image check, bytecode, the releases bundle
 	$(VPY) tests/bench_platform.py

@@ -23,10 +23,8 @@ import re
 import sys
 import time
 from datetime import date
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from airflow_api import DEFAULT_URL, DEFAULT_USER, AirflowAPI, AirflowError, NotFound, generated_password  # noqa: E402
+from platformkit.airflow_api import DEFAULT_URL, DEFAULT_USER, AirflowAPI, AirflowError, NotFound, generated_password
 
 FINISHED = {"success", "failed"}
 

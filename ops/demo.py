@@ -21,7 +21,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from localenv import PLATFORM_BIN, REPO, airflow_env
+from platformkit.localenv import PLATFORM_BIN, REPO, airflow_env
 
 STEPS = 7
 

@@ -15,6 +15,9 @@ Configured in ``[dag_processor] dag_bundle_config_list`` (local.env does it), e.
   unpacks it as ``make deploy`` does (checksum, file checksums, runtimes), without switching
   ``current``. One fetch at a time per AIRFLOW_HOME, under the lock deploy takes: a second task
   process that wants the same version waits for the first and then finds it there.
+- Each task process holds its release (``Releases.hold``) while it runs. After each fetch, the
+  fetched releases beyond the ``keep_fetched`` used most recently are removed, except the live one
+  and those held; deploy prunes the same way.
 
 The release store is a folder or an http(s) URL prefix; ``{version}`` in it is replaced by the
 version (GitLab's generic package registry keeps each version in its own folder). Credentials
@@ -22,63 +25,39 @@ never come from the bundle config: the headers in the extra of the Airflow conne
 ``release_store`` (``{"headers": {"JOB-TOKEN": "..."}}``) when it exists, else
 ``DEPLOY_AUTH_HEADER`` from the environment, exactly as ``make deploy``; they go to the store's
 origin only (a redirect elsewhere gets none). A URL holding a user or password is refused.
-A fetched release goes through deploy's own ``prepare`` (checksum, member policy, manifest,
-runtimes) and image check (each image on this host's engine, pulled by digest if need be).
+A fetched release goes through deploy's own ``Releases.add`` (checksum, member policy, manifest,
+runtimes, and each image on this host's engine, pulled by digest if need be).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import importlib.util
 import json
 import logging
 import os
-import shutil
-import sys
-import tempfile
 import time
-from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from airflow.configuration import AIRFLOW_HOME
 from airflow.dag_processing.bundles.base import BaseDagBundle, BundleVersion
 
+from platformkit import deploy
+from platformkit.errors import PlatformError
+from platformkit.layout import CURRENT, DAGS, MANIFEST, archive_name
+from platformkit.version import check_version
+
 log = logging.getLogger(__name__)
 
-ARCHIVE_PREFIX = "platform-airflow-dags"
-MANIFEST = "manifest.json"
 # Credentials for the release store: the headers in this connection's extra.
 STORE_CONN_ID = "release_store"
 # The manifest's own fields shown with a version; the per-file checksums would bloat every DAG version row.
 VERSION_DATA_FIELDS = ("version", "git_sha", "created_at", "projects")
+# The releases this process runs, held until it exits (a task process runs one; see Releases.hold).
+_held: dict[Path, object] = {}
 
 
-class ReleaseFetchError(Exception):
+class ReleaseFetchError(PlatformError):
     """The release a task needs is not here and cannot be fetched; the task fails naming why."""
-
-
-@cache
-def deploy_module():
-    """release/deploy.py of the checkout this package is installed from (editable install): the
-    one verified unpack path, shared with `make deploy`. Its folder goes on sys.path, as when it
-    runs as a script, for the modules it imports beside it (untrusted, version, images)."""
-    folder = Path(__file__).resolve().parents[1] / "release"
-    if str(folder) not in sys.path:
-        sys.path.append(str(folder))
-    spec = importlib.util.spec_from_file_location("platform_release_deploy", folder / "deploy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def check_version(version: str) -> str:
-    """The one version rule, release/version.py's (a name, never a path)."""
-    try:
-        return deploy_module().check_version(version)
-    except deploy_module().InvalidVersion as error:
-        raise ReleaseFetchError(f"{version!r} is not a release version: {error}") from None
 
 
 def store_credentials() -> dict[str, str] | None:
@@ -121,19 +100,28 @@ class ReleaseBundle(BaseDagBundle):
     :param airflow_home: the AIRFLOW_HOME holding ``releases/`` and ``current`` (default: this
         process's AIRFLOW_HOME).
     :param fetch_timeout: seconds to wait for another fetch or a deploy holding the releases lock.
+    :param keep_fetched: fetched releases (never live here) kept after a fetch, most recently used
+        first: the versions of runs that may still be running.
     """
 
     supports_versioning = True
 
     def __init__(self, *, release_store: str | None = None, airflow_home: str | None = None,
-                 fetch_timeout: float = 600, **kwargs) -> None:
+                 fetch_timeout: float = 600, keep_fetched: int = deploy.KEEP_FETCHED, **kwargs) -> None:
         super().__init__(**kwargs)
         self.release_store = check_store(release_store) if release_store else None
         self.airflow_home = Path(airflow_home or AIRFLOW_HOME).absolute()
-        self.releases_dir = self.airflow_home / "releases"
+        self.releases = deploy.Releases(self.airflow_home)
+        self.releases_dir = self.releases.dir
         self.fetch_timeout = fetch_timeout
+        if keep_fetched < 0:
+            raise ValueError(f"keep_fetched must be 0 or more, not {keep_fetched}")
+        self.keep_fetched = keep_fetched
         if self.version is not None:
-            check_version(self.version)
+            try:
+                check_version(self.version)
+            except PlatformError as error:
+                raise ReleaseFetchError(f"{self.version!r} is not a release version: {error}") from None
         # The live release when last refreshed (the DAG processor's view); None before any deploy.
         self._live: str | None = None
 
@@ -142,8 +130,12 @@ class ReleaseBundle(BaseDagBundle):
     def initialize(self) -> None:
         if self.version is None:
             self._live = self.live_release()
-        elif not self.has_release(self.version):
-            self.fetch_release(self.version)
+        else:
+            self.hold(self.version)
+            if not self.releases.has(self.version):
+                self.fetch_release(self.version)
+            # Most recently used first when fetched releases are pruned.
+            os.utime(self.releases_dir / self.version)
         super().initialize()
 
     def refresh(self) -> None:
@@ -163,67 +155,39 @@ class ReleaseBundle(BaseDagBundle):
     def path(self) -> Path:
         name = self.version or self._live or self.live_release()
         # Before any deploy there is nothing to parse; Airflow warns that the path does not exist.
-        return self.releases_dir / name / "dags" if name else self.airflow_home / "current" / "dags"
+        return self.releases_dir / name / DAGS if name else self.airflow_home / CURRENT / DAGS
 
     # --- the releases on this host ---------------------------------------------------------------
 
     def live_release(self) -> str | None:
-        current = self.airflow_home / "current"
-        return os.readlink(current).rsplit("/", 1)[-1] if current.is_symlink() else None
-
-    def has_release(self, version: str) -> bool:
-        return (self.releases_dir / version / MANIFEST).is_file()
+        return self.releases.live()
 
     def archive_source(self, version: str) -> str:
         """Where the store keeps the archive of `version` (a URL or a path)."""
         if not self.release_store:
             raise ReleaseFetchError(f"release {version} is not in {self.releases_dir} and the bundle "
                                     f"{self.name!r} has no release_store to fetch it from")
-        name = f"{ARCHIVE_PREFIX}-{version}.tar.gz"
+        name = archive_name(version)
         prefix = self.release_store.replace("{version}", version)
         return f"{prefix.rstrip('/')}/{name}" if "://" in prefix else str(Path(prefix) / name)
 
-    @contextlib.contextmanager
-    def releases_locked(self):
-        """The lock `make deploy` takes, waited for: one fetch or deploy at a time in releases/."""
-        self.releases_dir.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.fetch_timeout
-        with open(self.releases_dir / ".lock", "w") as lock:
-            while True:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise ReleaseFetchError(f"{self.releases_dir} stayed locked by another fetch or deploy "
-                                                f"for {self.fetch_timeout:.0f} s") from None
-                    time.sleep(0.2)
-            yield
+    def hold(self, version: str) -> None:
+        """Hold releases/<version> for the rest of this process: no prune removes it meanwhile."""
+        if self.releases_dir / version not in _held:
+            _held[self.releases_dir / version] = self.releases.hold(version)
 
     def fetch_release(self, version: str) -> None:
         """Fetch, verify and unpack one release into releases/<version>; `current` is not touched."""
-        check_version(version)
         source = self.archive_source(version)
-        deploy = deploy_module()
-        with self.releases_locked():
-            if self.has_release(version):  # another process fetched it while this one waited
-                return
-            started = time.monotonic()
-            log.info("Fetching release %s from %s", version, source)
-            releases = deploy.Releases(self.airflow_home)
-            releases.remove_leftovers()
-            incoming = Path(tempfile.mkdtemp(prefix=deploy.INCOMING, dir=self.releases_dir))
-            try:
-                archive, checksum = deploy.fetch(source, incoming, store_credentials())
-                staged = incoming / "release"
-                manifest = deploy.prepare(archive, checksum, staged)
-                if manifest.get("version") != version:
-                    raise ReleaseFetchError(f"{source} holds release {manifest.get('version')!r}, not {version!r}")
-                deploy.images.check_available(staged, manifest, error=deploy.DeployError)
-                os.rename(staged, self.releases_dir / version)
-            except deploy.DeployError as error:
-                raise ReleaseFetchError(f"cannot fetch release {version}: {error}") from error
-            finally:
-                shutil.rmtree(incoming, ignore_errors=True)
+        started = time.monotonic()
+        log.info("Fetching release %s from %s", version, source)
+        try:
+            fetched = deploy.fetch_release(self.airflow_home, version, source, store_credentials(),
+                                           keep_fetched=self.keep_fetched, wait=self.fetch_timeout)
+        except PlatformError as error:
+            raise ReleaseFetchError(f"cannot fetch release {version}: {error}") from error
+        if fetched:
             log.info("Fetched release %s into %s in %.1f s", version, self.releases_dir / version,
                      time.monotonic() - started)
+        else:
+            log.info("Release %s was fetched by another process meanwhile", version)

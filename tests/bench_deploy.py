@@ -1,9 +1,10 @@
-"""Deploy time of this checkout's release: release/deploy.py against the one of another commit.
+"""Deploy time of this checkout's release: `python -m platformkit deploy` against release/deploy.py
+of another commit (before platformkit).
 
     python tests/bench_deploy.py [--baseline d8fbc1e] [--repeats 7] [--archive PATH]
 
-Deploys the same archive (by default this checkout's, written by release/archive.py: the
-runtimes must be built) into a fresh AIRFLOW_HOME each time, alternating the two deploy.py, and
+Deploys the same archive (by default this checkout's, written by `platformkit archive`: the
+runtimes must be built) into a fresh AIRFLOW_HOME each time, alternating the two deploys, and
 prints the median and fastest wall-clock time of each side by side with their ratio, and the
 median CPU time (user + system, the deploy and what it starts): on a busy machine the CPU time is
 the steadier figure. The default baseline is the
@@ -30,10 +31,10 @@ def cpu_of_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed_deploy(deploy: Path, archive: Path, home: Path) -> tuple[float, float]:
-    """Wall-clock and CPU seconds of one deploy into a fresh home."""
+def timed_deploy(deploy: list, archive: Path, home: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one deploy (the command before its arguments) into a fresh home."""
     start, cpu = time.perf_counter(), cpu_of_children()
-    subprocess.run([sys.executable, deploy, "deploy", archive, "--airflow-home", home], check=True, capture_output=True)
+    subprocess.run([sys.executable, *deploy, "deploy", archive, "--airflow-home", home], check=True, capture_output=True)
     elapsed = time.perf_counter() - start, cpu_of_children() - cpu
     shutil.rmtree(home)
     return elapsed
@@ -53,10 +54,10 @@ def main() -> None:
                                        check=True, capture_output=True).stdout)
         archive = args.archive
         if archive is None:
-            subprocess.run([sys.executable, REPO / "release/archive.py", "--root", REPO, "--version", "bench",
+            subprocess.run([sys.executable, "-m", "platformkit", "archive", "--root", REPO, "--version", "bench",
                             "--dist", work / "dist"], check=True, capture_output=True)
             archive = work / "dist/platform-airflow-dags-bench.tar.gz"
-        sides = {f"{args.baseline} (before)": old, "this checkout": REPO / "release/deploy.py"}
+        sides = {f"{args.baseline} (before)": [old], "this checkout": ["-m", "platformkit"]}
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
         for name, deploy in sides.items():  # one warm-up each: the page cache holds the archive for both
             timed_deploy(deploy, archive, work / "home")
@@ -64,7 +65,7 @@ def main() -> None:
             for name, deploy in sides.items():
                 times[name].append(timed_deploy(deploy, archive, work / "home"))
         print(f"deploy of {archive.name} ({archive.stat().st_size / 1e6:.1f} MB), {args.repeats} runs each, alternating")
-        print(f"  {'deploy.py':<22} {'median, s':>10} {'fastest, s':>11} {'median CPU, s':>14}")
+        print(f"  {'deploy':<22} {'median, s':>10} {'fastest, s':>11} {'median CPU, s':>14}")
         figures = {}
         for name, runs in times.items():
             wall, cpu = [w for w, _ in runs], [c for _, c in runs]

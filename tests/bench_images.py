@@ -1,6 +1,6 @@
 """Image and bytecode benchmarks (`make bench`): figures printed side by side, from one run.
 
-- the image check of `make deploy` (release/images.py check_available) with the image present;
+- the image check of `make deploy` (platformkit/images.py check_available) with the image present;
 - process start with compiled bytecode against without it: the Airflow CLI, a DAG file parsed
   alone in a fresh process (its parse time as `airflow dags report` gives it), and an arxlive
   container.
@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "release"))
-import images  # noqa: E402
 from bench_platform import parse_times  # noqa: E402
+
+from platformkit import images
 
 RUNS = 3
 

@@ -82,8 +82,8 @@ def main() -> None:
         shutil.copytree(REPO / "tests/fixtures/hello", tree / "hello")
         subprocess.run(["git", "init", "-q", str(tree)], check=True)
 
-        cold = timed(PY, REPO / "conda/build_runtime.py", tree / "hello")
-        noop = timed(PY, REPO / "conda/build_runtime.py", tree / "hello")
+        cold = timed(PY, "-m", "platformkit", "build-runtime", tree / "hello")
+        noop = timed(PY, "-m", "platformkit", "build-runtime", tree / "hello")
         print("runtime build (venv + venv-pack, on the host, project 'hello')")
         print(f"  cold build        {cold:8.2f} s")
         print(f"  no-op rebuild     {noop:8.2f} s   ({cold / noop:.0f}x faster)")
@@ -95,22 +95,22 @@ def main() -> None:
                   f"{len(manifest['packages'])} packages")
 
         dist = work / "dist"
-        archive_time = timed(PY, REPO / "release/archive.py", "--root", tree, "--version", "b1", "--dist", dist)
+        archive_time = timed(PY, "-m", "platformkit", "archive", "--root", tree, "--version", "b1", "--dist", dist)
         archive = dist / "platform-airflow-dags-b1.tar.gz"
         print(f"archive of 'hello': {size(archive.stat().st_size)}, written in {archive_time:.2f} s")
-        checkout = subprocess.run([PY, REPO / "release/archive.py", "--root", REPO, "--version", "bench",
+        checkout = subprocess.run([PY, "-m", "platformkit", "archive", "--root", REPO, "--version", "bench",
                                    "--dist", work / "dist-repo"], capture_output=True, text=True)
         if checkout.returncode == 0:
             repo_archive = work / "dist-repo/platform-airflow-dags-bench.tar.gz"
             print(f"archive of this checkout (every project and runtime): {size(repo_archive.stat().st_size)}")
         else:
             print("archive of this checkout: not measured (a runtime is missing or stale: make venv SKIP_DOCKER=true)")
-        subprocess.run([PY, REPO / "release/archive.py", "--root", tree, "--version", "b2", "--dist", dist],
+        subprocess.run([PY, "-m", "platformkit", "archive", "--root", tree, "--version", "b2", "--dist", dist],
                        check=True, capture_output=True)
         home = work / "home"
-        deploy_time = timed(PY, REPO / "release/deploy.py", "deploy", archive, "--airflow-home", home)
-        timed(PY, REPO / "release/deploy.py", "deploy", dist / "platform-airflow-dags-b2.tar.gz", "--airflow-home", home)
-        switch_time = timed(PY, REPO / "release/deploy.py", "rollback", "--airflow-home", home)
+        deploy_time = timed(PY, "-m", "platformkit", "deploy", archive, "--airflow-home", home)
+        timed(PY, "-m", "platformkit", "deploy", dist / "platform-airflow-dags-b2.tar.gz", "--airflow-home", home)
+        switch_time = timed(PY, "-m", "platformkit", "rollback", "--airflow-home", home)
         print(f"deploy (verify, unpack, runtimes, switch) {deploy_time:8.2f} s")
         print(f"switch (rollback, incl. interpreter start) {switch_time:8.2f} s")
 

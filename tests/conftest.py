@@ -16,8 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW = VENV_BIN / "airflow"
-sys.path.insert(0, str(REPO / "ops"))  # the ops scripts' modules: localenv, airflow_api
-from localenv import airflow_env  # noqa: E402
+from platformkit.localenv import airflow_env  # noqa: E402
 # Airflow imported in this process (DagBag) must not touch ~/airflow or load the examples.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="platform-tests-airflow-"))
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -76,18 +75,18 @@ def source(tmp_path_factory) -> Path:
     git(tree, "init", "-q", "-b", "main")
     git(tree, "add", "-A")
     git(tree, "commit", "-qm", "init")
-    run(sys.executable, REPO / "conda/build_runtime.py", tree / "hello")
+    run(sys.executable, "-m", "platformkit", "build-runtime", tree / "hello")
     return tree
 
 
 def build_archive(source: Path, version: str, dist: Path) -> Path:
-    run(sys.executable, REPO / "release/archive.py", "--root", source, "--version", version, "--dist", dist)
+    run(sys.executable, "-m", "platformkit", "archive", "--root", source, "--version", version, "--dist", dist)
     return dist / f"platform-airflow-dags-{version}.tar.gz"
 
 
 def deploy(archive: Path, home: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """release/deploy.py deploy; with check=False, its result whatever it is."""
-    command = [sys.executable, REPO / "release/deploy.py", "deploy", archive, "--airflow-home", home]
+    """platformkit deploy; with check=False, its result whatever it is."""
+    command = [sys.executable, "-m", "platformkit", "deploy", archive, "--airflow-home", home]
     return run(*command) if check else subprocess.run([str(c) for c in command], capture_output=True, text=True)
 
 
@@ -133,7 +132,7 @@ def deployed_release(tmp_path_factory) -> DeployedRelease:
     the host; with a Docker engine, the container projects' runtimes are built in the builder and
     their images from them (`make image`), and the release pins those images."""
     work = tmp_path_factory.mktemp("deployed")
-    version = "test-" + run(sys.executable, REPO / "release/version.py", REPO).stdout.strip()
+    version = "test-" + run(sys.executable, "-m", "platformkit", "version", REPO).stdout.strip()
     containers = run("make", "-s", "--no-print-directory", "-C", REPO, "image-projects").stdout.split()
     others = sorted(p.parent.name for p in REPO.glob("*/pyproject.toml") if p.parent.name not in containers)
     pin_images = []
@@ -143,10 +142,10 @@ def deployed_release(tmp_path_factory) -> DeployedRelease:
     else:
         others += containers
     run("make", "-C", REPO, "venv", "SKIP_DOCKER=true", f"PROJECT={' '.join(others)}", timeout=1800)
-    run(sys.executable, REPO / "release/archive.py", "--root", REPO, "--version", version, "--dist", work / "dist",
+    run(sys.executable, "-m", "platformkit", "archive", "--root", REPO, "--version", version, "--dist", work / "dist",
         *pin_images)
     airflow_home = work / "airflow-home"
-    run(sys.executable, REPO / "release/deploy.py", "deploy",
+    run(sys.executable, "-m", "platformkit", "deploy",
         work / "dist" / f"platform-airflow-dags-{version}.tar.gz", "--airflow-home", airflow_home)
     env = airflow_env(airflow_home)
     run(AIRFLOW, "db", "migrate", env=env, timeout=600)
@@ -165,7 +164,7 @@ def probe_checkout(tmp_path_factory) -> Path:
     tree = tmp_path_factory.mktemp("probe-checkout")
     (tree / "dags").mkdir()
     shutil.copytree(HELLO, tree / "hello")
-    run(sys.executable, REPO / "conda/build_runtime.py", tree / "hello", timeout=900)
+    run(sys.executable, "-m", "platformkit", "build-runtime", tree / "hello", timeout=900)
     return tree
 
 
@@ -173,5 +172,5 @@ def build_probe_release(checkout: Path, version: str, dist: Path) -> Path:
     """The archive of release `version`, whose DAG logs "release text: <version>"."""
     dag = PROBE_DAG.read_text().replace('TEXT = "release text: unset"', f'TEXT = "release text: {version}"')
     (checkout / "dags/release_probe.py").write_text(dag)
-    run(sys.executable, REPO / "release/archive.py", "--root", checkout, "--version", version, "--dist", dist)
+    run(sys.executable, "-m", "platformkit", "archive", "--root", checkout, "--version", version, "--dist", dist)
     return dist / f"platform-airflow-dags-{version}.tar.gz"

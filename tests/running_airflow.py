@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from airflow_api import AirflowAPI  # ops/, on sys.path from conftest
+from platformkit.airflow_api import AirflowAPI
 
 AIRFLOW = Path(sys.executable).parent / "airflow"
 COMPONENTS = {

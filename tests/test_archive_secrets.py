@@ -16,7 +16,7 @@ import pytest
 
 from conftest import REPO, build_archive
 
-ARCHIVE = REPO / "release/archive.py"
+ARCHIVE = ("-m", "platformkit", "archive")
 PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1xq8Jb3Wm0r\n-----END RSA PRIVATE KEY-----\n"
 JWT = ("eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGVmYXVsdDpjaSJ9"
        ".c2lnbmF0dXJlLXZhbHVlLWhlcmU")
@@ -40,7 +40,7 @@ def plant(source):
 
 
 def archive(source: Path, dist: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, ARCHIVE, "--root", source, "--version", "s1", "--dist", dist],
+    return subprocess.run([sys.executable, *ARCHIVE, "--root", source, "--version", "s1", "--dist", dist],
                           capture_output=True, text=True)
 
 

@@ -35,7 +35,7 @@ TOKEN = "test-token-0f3c9a"
 PACKAGE = "platform-airflow-dags"
 # What the small checkout is made of: everything the build, publish and deploy jobs touch.
 CHECKOUT_FILES = ("Makefile", ".gitlab-ci.yml", ".gitignore", ".secrets.baseline")
-CHECKOUT_DIRS = ("release", "conda", "requirements", "dags")
+CHECKOUT_DIRS = ("platformkit", "conda", "requirements", "dags")
 
 
 def ci() -> dict:
@@ -99,15 +99,22 @@ def test_the_gitlab_conventions():
 
 
 def test_the_deploy_job_needs_no_airflow():
-    """make deploy and make status run the release scripts with the host's python3: nothing of
-    the platform environment (Airflow) is installed first, and they import the standard library only."""
+    """make deploy and make status run `python3 -m platformkit` with the host's python3: nothing of
+    the platform environment (Airflow) is installed first, and what the CLI imports for them is
+    the standard library and platformkit only."""
     dry = run("make", "-n", "-C", REPO, "deploy", "status", "ARCHIVE=x.tar.gz", "AIRFLOW_HOME=/nowhere",
               "PYTHON=python3").stdout
     assert "pip" not in dry and ".venv" not in dry, dry
-    probe = ("import sys; sys.path.insert(0, 'release'); import deploy, images; "
-             "print(sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'deploy', 'digest', 'images', 'untrusted', 'version', '__main__'}))")
+    assert "python3 -m platformkit deploy x.tar.gz" in dry and "python3 -m platformkit status" in dry, dry
+    # As `python3 -m platformkit` from the checkout, which puts the working folder first on sys.path.
+    probe = ("import sys; sys.path.insert(0, ''); import platformkit.cli; "
+             "print(sorted({m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names) - {'platformkit', '__main__'}))")
     # -S: without site-packages, an import of anything outside the standard library fails.
     assert run(sys.executable, "-I", "-S", "-c", probe, cwd=REPO).stdout.strip() == "[]"
+    status = run(sys.executable, "-I", "-S", "-c", "import sys, runpy; sys.path.insert(0, ''); "
+                 "sys.argv = ['platformkit', 'status', '--airflow-home', '/nowhere']; "
+                 "runpy.run_module('platformkit', run_name='__main__')", cwd=REPO)
+    assert "live release: (none)" in status.stdout
 
 
 @pytest.mark.skipif(shutil.which("dash") is None, reason="no dash to check POSIX shell syntax")

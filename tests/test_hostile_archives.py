@@ -23,7 +23,6 @@ import pytest
 
 from conftest import REPO, deploy, live
 
-DEPLOY = REPO / "release/deploy.py"
 PYTHON_PATH = os.path.realpath(sys._base_executable)
 
 
@@ -309,9 +308,9 @@ def test_full_disk_during_the_runtime_unpack_is_one_line(archives, tmp_path):
 
 def test_a_python_without_extraction_filters_is_refused_with_one_line(archives, tmp_path):
     """Debian 12's /usr/bin/python3 (3.11.2) predates tarfile's filters: deploy says so."""
-    probe = "import runpy, sys, tarfile; del tarfile.data_filter; sys.argv = sys.argv[1:]; " \
-            "sys.path.insert(0, sys.argv[0].rpartition('/')[0]); runpy.run_path(sys.argv[0], run_name='__main__')"
-    result = subprocess.run([sys.executable, "-c", probe, str(DEPLOY), "deploy", str(archives["v1"]),
+    probe = "import runpy, sys, tarfile; del tarfile.data_filter; sys.argv = ['platformkit', *sys.argv[1:]]; " \
+            "runpy.run_module('platformkit', run_name='__main__', alter_sys=True)"
+    result = subprocess.run([sys.executable, "-c", probe, "deploy", str(archives["v1"]),
                              "--airflow-home", str(tmp_path / "home")], capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip().startswith("deploy: error: Python") and "extraction filters" in result.stderr

@@ -83,7 +83,7 @@ def checkout(tmp_path_factory, docker_engine) -> Path:
     """A git checkout of the platform with one DAG file and `hello` as a container project, its
     runtime built in the builder container (as `make venv` does by default)."""
     tree = tmp_path_factory.mktemp("images-checkout")
-    for name in ("Makefile", ".gitignore", "conda", "release", "requirements"):
+    for name in ("Makefile", ".gitignore", "conda", "platformkit", "requirements"):
         source = REPO / name
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, tree / name)
     if (REPO / "local.mk").is_file():  # this machine's base images, as `make docker-engine` set them

@@ -21,8 +21,8 @@ import pytest
 
 from conftest import REPO, build_archive, deploy, live
 
-DEPLOY = REPO / "release/deploy.py"
-# Runs release/deploy.py, killing it before its n-th file-system change (argv[1] = n).
+DEPLOY = ("-m", "platformkit")
+# Runs `python -m platformkit`, killing it before its n-th file-system change (argv[1] = n).
 KILL_AT = r"""
 import os, re, runpy, shutil, signal, sys
 kill_at, changes = int(sys.argv[1]), 0
@@ -38,19 +38,18 @@ def counted(change):
 for name in ("replace", "rename", "symlink", "unlink", "mkdir", "rmdir"):
     setattr(os, name, counted(getattr(os, name)))
 shutil.rmtree = counted(shutil.rmtree)
-sys.argv = sys.argv[2:]
-sys.path.insert(0, os.path.dirname(sys.argv[0]))
-runpy.run_path(sys.argv[0], run_name="__main__")
+sys.argv = ["platformkit", *sys.argv[2:]]
+runpy.run_module("platformkit", run_name="__main__", alter_sys=True)
 """
 
 
 def killed_at(n: int, *command) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", KILL_AT, str(n), str(DEPLOY), *map(str, command)],
+    return subprocess.run([sys.executable, "-c", KILL_AT, str(n), *map(str, command)],
                           capture_output=True, text=True, timeout=120)
 
 
 def command(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(DEPLOY), *map(str, args)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, *DEPLOY, *map(str, args)], capture_output=True, text=True)
 
 
 def recorded_live(home: Path) -> str:

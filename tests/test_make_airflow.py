@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from airflow_api import AirflowAPI, generated_password  # ops/, on sys.path from conftest
+from platformkit.airflow_api import AirflowAPI, generated_password
 from conftest import REPO
 from running_airflow import free_port, health, release_dag_ids
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_api import AirflowAPI, NotFound  # ops/, on sys.path from conftest
+from platformkit.airflow_api import AirflowAPI, NotFound
 from conftest import AIRFLOW, REPO, airflow_env, build_probe_release, run
 from running_airflow import RunningAirflow, Watcher
 from services import postgres_server, redis_server, release_store_server
@@ -129,7 +129,7 @@ def test_runs_keep_their_release_across_a_deploy_with_workers_on_other_hosts(ser
         home = tmp_path / "scheduler-host"
 
         def deploy(version: str) -> None:
-            run(sys.executable, REPO / "release/deploy.py", "deploy", urls[version], "--airflow-home", home,
+            run(sys.executable, "-m", "platformkit", "deploy", urls[version], "--airflow-home", home,
                 env={**os.environ, **auth})
 
         deploy(FIRST)

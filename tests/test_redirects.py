@@ -1,7 +1,7 @@
 """Credentials never follow a redirect to another origin; https never redirects to http.
 
 Two real HTTP servers on loopback (two ports: two origins). `origin` answers what a registry
-would, `other` records whatever reaches it. Checked for deploy (release/untrusted.py's download,
+would, `other` records whatever reaches it. Checked for deploy (platformkit/untrusted.py's download,
 which deploy and later fetchers share) and for the failure webhook (dags/dagkit/alerts.py).
 """
 
@@ -21,12 +21,12 @@ import pytest
 
 from conftest import REPO, live
 
-sys.path.insert(0, str(REPO / "release"))
+from platformkit.untrusted import Refused, download
+
 sys.path.insert(0, str(REPO / "dags"))
 from dagkit.alerts import post_alert  # noqa: E402
-from untrusted import Refused, download  # noqa: E402
 
-DEPLOY = REPO / "release/deploy.py"
+DEPLOY = ("-m", "platformkit")
 CREDENTIALS = {"JOB-TOKEN": "job-token-7c1e", "PRIVATE-TOKEN": "private-token-52aa",
                "Authorization": "Bearer bearer-token-90d3"}
 
@@ -122,7 +122,7 @@ def tls_origin(certificate):
 
 
 def deploy_url(url: str, home: Path, header: str, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(DEPLOY), "deploy", url, "--airflow-home", str(home)],
+    return subprocess.run([sys.executable, *DEPLOY, "deploy", url, "--airflow-home", str(home)],
                           capture_output=True, text=True, env={**os.environ, "DEPLOY_AUTH_HEADER": header, **env})
 
 

@@ -21,9 +21,9 @@ TOKEN = "store-token-7c1e"
 
 @pytest.fixture(scope="module")
 def dist(probe_checkout, tmp_path_factory) -> Path:
-    """Releases v1 and v2 of the probe checkout."""
+    """Releases v1, v2 and v3 of the probe checkout."""
     folder = tmp_path_factory.mktemp("bundle-dist")
-    for version in ("v1", "v2"):
+    for version in ("v1", "v2", "v3"):
         build_probe_release(probe_checkout, version, folder)
     return folder
 
@@ -37,7 +37,7 @@ def checksum_file(dist: Path, version: str) -> Path:
 
 
 def deploy(source: Path | str, home: Path, env: dict | None = None) -> None:
-    run(sys.executable, REPO / "release/deploy.py", "deploy", source, "--airflow-home", home,
+    run(sys.executable, "-m", "platformkit", "deploy", source, "--airflow-home", home,
         env={**os.environ, **(env or {})})
 
 
@@ -156,20 +156,21 @@ def test_a_tampered_archive_is_refused_and_leaves_nothing(dist, tmp_path):
     worker = tmp_path / "worker"
     with pytest.raises(ReleaseFetchError, match="checksum mismatch"):
         bundle(worker, "v1", release_store=str(store)).initialize()
-    assert [p.name for p in (worker / "releases").iterdir()] == [".lock"]
+    # The lock, and the task's hold on v1 (a file of .in-use/): no release, nothing incoming.
+    assert sorted(p.name for p in (worker / "releases").iterdir()) == [".in-use", ".lock"]
 
 
 def test_an_archive_of_another_version_is_refused(dist, tmp_path):
-    """A store that answers v3 with v1's archive (and a matching checksum) does not make v1 into v3."""
+    """A store that answers v9 with v1's archive (and a matching checksum) does not make v1 into v9."""
     store = tmp_path / "store"
     store.mkdir()
-    renamed = store / "platform-airflow-dags-v3.tar.gz"
+    renamed = store / "platform-airflow-dags-v9.tar.gz"
     renamed.write_bytes(archive(dist, "v1").read_bytes())
     (store / (renamed.name + ".sha256")).write_text(checksum_file(dist, "v1").read_text())
     worker = tmp_path / "worker"
-    with pytest.raises(ReleaseFetchError, match="holds release 'v1', not 'v3'"):
-        bundle(worker, "v3", release_store=str(store)).initialize()
-    assert not (worker / "releases/v3").exists()
+    with pytest.raises(ReleaseFetchError, match="holds release 'v1', not 'v9'"):
+        bundle(worker, "v9", release_store=str(store)).initialize()
+    assert not (worker / "releases/v9").exists() and not (worker / "releases/v1").exists()
 
 
 @pytest.mark.parametrize("version", ["../v1", "/tmp/x", "history", ".hidden", "", "v1/../../x", "a" * 200])
@@ -200,3 +201,88 @@ def test_a_version_the_store_lacks_fails_naming_the_url(dist, tmp_path, monkeypa
         with pytest.raises(ReleaseFetchError, match=r"could not fetch http://127\.0\.0\.1:\d+/v9/platform-airflow-dags-v9\.tar\.gz"):
             bundle(tmp_path / "worker", "v9", release_store=f"{store.url}/{{version}}").initialize()
 
+
+
+# --- pruning fetched releases ---------------------------------------------------------------
+
+# A task process: its bundle fetches the version if need be, then holds it until stdin closes.
+TASK = textwrap.dedent("""
+    import sys
+    from platformkit.bundle import ReleaseBundle
+    home, version, store, keep = sys.argv[1:]
+    bundle = ReleaseBundle(name="releases", version=version, airflow_home=home, release_store=store,
+                           keep_fetched=int(keep))
+    bundle.initialize()
+    print(bundle.path, flush=True)
+    sys.stdin.read()
+""")
+
+
+class Task:
+    """A task process running `version` on the worker at `home` until it is ended."""
+
+    def __init__(self, home: Path, version: str, store: Path, keep_fetched: int):
+        self.process = subprocess.Popen([sys.executable, "-c", TASK, str(home), version, str(store), str(keep_fetched)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Its bundle's path, after the fetch's own log lines.
+        for line in self.process.stdout:
+            if line.strip().endswith(f"releases/{version}/dags"):
+                return
+        self.process.kill()
+        pytest.fail(f"the task on {version} did not start: {self.process.stderr.read()[-3000:]}")
+
+    def end(self) -> None:
+        self.process.stdin.close()
+        assert self.process.wait(60) == 0, self.process.stderr.read()
+
+
+def released(home: Path) -> list[str]:
+    return sorted(p.name for p in (home / "releases").iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def test_fetched_releases_are_pruned_to_the_most_recently_used_but_never_one_a_task_runs(dist, tmp_path):
+    worker = tmp_path / "worker"
+    long_task = Task(worker, "v1", dist, keep_fetched=1)
+    Task(worker, "v2", dist, keep_fetched=1).end()
+    # v3's fetch keeps one fetched release, itself: v2 goes, v1 stays while its task runs.
+    Task(worker, "v3", dist, keep_fetched=1).end()
+    assert released(worker) == ["v1", "v3"]
+    long_task.end()
+    # v2 again (a run on it still had tasks to start): fetched back, then v1 and v3 go.
+    Task(worker, "v2", dist, keep_fetched=1).end()
+    assert released(worker) == ["v2"]
+    assert probe_text(worker / "releases/v2/dags") == 'TEXT = "release text: v2"'
+    assert sorted(p.name for p in (worker / "releases/.in-use").iterdir()) == ["v2"]
+
+
+def test_a_task_start_on_a_present_release_makes_it_the_most_recently_used(dist, tmp_path):
+    worker = tmp_path / "worker"
+    for version in ("v1", "v2"):
+        Task(worker, version, dist, keep_fetched=2).end()
+    Task(worker, "v1", dist, keep_fetched=2).end()  # present: used, not fetched
+    Task(worker, "v3", dist, keep_fetched=2).end()
+    assert released(worker) == ["v1", "v3"]
+
+
+def test_the_live_release_and_deployed_ones_are_not_pruned_by_a_fetch(dist, tmp_path):
+    home = tmp_path / "home"
+    deploy(archive(dist, "v1"), home)
+    Task(home, "v2", dist, keep_fetched=0).end()
+    Task(home, "v3", dist, keep_fetched=0).end()
+    # v2 went at v3's fetch; v3 stayed, held by the task that fetched it.
+    assert released(home) == ["v1", "v3"]
+    assert os.readlink(home / "current") == "releases/v1"
+
+
+def test_deploy_prunes_fetched_releases_too_but_not_one_a_task_runs(dist, tmp_path):
+    home = tmp_path / "home"
+    deploy(archive(dist, "v1"), home)
+    running = Task(home, "v2", dist, keep_fetched=3)
+    run(sys.executable, "-m", "platformkit", "deploy", archive(dist, "v3"), "--airflow-home", home, "--keep", "1",
+        "--keep-fetched", "0")
+    assert released(home) == ["v2", "v3"]
+    running.end()
+    deployed = run(sys.executable, "-m", "platformkit", "deploy", archive(dist, "v3"), "--airflow-home", home,
+                   "--keep", "1", "--keep-fetched", "0")
+    assert "removing old release v2" in deployed.stdout
+    assert released(home) == ["v3"]

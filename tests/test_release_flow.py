@@ -18,10 +18,10 @@ import pytest
 
 from conftest import REPO, build_archive, deploy, git, live, run
 
-BUILD = REPO / "conda/build_runtime.py"
-ARCHIVE = REPO / "release/archive.py"
-DEPLOY = REPO / "release/deploy.py"
-VERSION = REPO / "release/version.py"
+BUILD = ("-m", "platformkit", "build-runtime")
+ARCHIVE = ("-m", "platformkit", "archive")
+DEPLOY = ("-m", "platformkit")
+VERSION = ("-m", "platformkit", "version")
 CANARY = "CANARY-SECRET-3f9a1c"
 
 
@@ -40,16 +40,16 @@ def test_runtime_manifest_describes_the_archive(source):
 
 
 def test_runtime_rebuild_is_skipped_until_an_input_changes(source):
-    unchanged = run(sys.executable, BUILD, source / "hello")
+    unchanged = run(sys.executable, *BUILD, source / "hello")
     assert "up to date" in unchanged.stdout
     module = source / "hello/src/hello/__init__.py"
     original = module.read_text()
     try:
         module.write_text(original + "\n# changed\n")
-        assert subprocess.run([sys.executable, BUILD, source / "hello", "--check"]).returncode == 1
+        assert subprocess.run([sys.executable, *BUILD, source / "hello", "--check"]).returncode == 1
     finally:
         module.write_text(original)
-    assert subprocess.run([sys.executable, BUILD, source / "hello", "--check"]).returncode == 0
+    assert subprocess.run([sys.executable, *BUILD, source / "hello", "--check"]).returncode == 0
 
 
 def test_runtime_runs_the_project(source, tmp_path):
@@ -69,7 +69,7 @@ def test_version_is_branch_and_sha_then_tag_then_dirty(tmp_path):
     git(tree, "add", "f")
     git(tree, "commit", "-qm", "one")
     sha = git(tree, "rev-parse", "--short=8", "HEAD")
-    version = lambda: run(sys.executable, VERSION, tree).stdout.strip()  # noqa: E731
+    version = lambda: run(sys.executable, *VERSION, tree).stdout.strip()  # noqa: E731
     assert version() == f"feature-x-{sha}"
     git(tree, "tag", "v1.2.0")
     assert version() == "v1.2.0"
@@ -114,7 +114,7 @@ def test_archive_refuses_a_stale_runtime(source, tmp_path):
     original = module.read_text()
     module.write_text(original + "\n# changed\n")
     try:
-        result = subprocess.run([sys.executable, ARCHIVE, "--root", source, "--version", "stale", "--dist", tmp_path],
+        result = subprocess.run([sys.executable, *ARCHIVE, "--root", source, "--version", "stale", "--dist", tmp_path],
                                 capture_output=True, text=True)
     finally:
         module.write_text(original)
@@ -142,9 +142,9 @@ def test_rollback_goes_back_one_release_at_a_time(archives, tmp_path):
     home = tmp_path / "home"
     for version in ("v1", "v2"):
         deploy(archives[version], home)
-    run(sys.executable, DEPLOY, "rollback", "--airflow-home", home)
+    run(sys.executable, *DEPLOY, "rollback", "--airflow-home", home)
     assert live(home) == "releases/v1"
-    again = subprocess.run([sys.executable, DEPLOY, "rollback", "--airflow-home", home], capture_output=True, text=True)
+    again = subprocess.run([sys.executable, *DEPLOY, "rollback", "--airflow-home", home], capture_output=True, text=True)
     assert again.returncode == 1 and "no earlier release" in again.stderr
     assert live(home) == "releases/v1"
 
@@ -152,9 +152,11 @@ def test_rollback_goes_back_one_release_at_a_time(archives, tmp_path):
 def test_old_releases_are_pruned(source, tmp_path):
     home = tmp_path / "home"
     for version in ("r1", "r2", "r3"):
-        run(sys.executable, DEPLOY, "deploy", build_archive(source, version, tmp_path / "dist"),
+        run(sys.executable, *DEPLOY, "deploy", build_archive(source, version, tmp_path / "dist"),
             "--airflow-home", home, "--keep", "2")
-    assert sorted(p.name for p in (home / "releases").iterdir() if p.is_dir()) == ["r2", "r3"]
+    # The release folders (the rest, .in-use/ among them, are dot-names).
+    assert sorted(p.name for p in (home / "releases").iterdir() if p.is_dir() and not p.name.startswith(".")) == ["r2", "r3"]
+    assert json.loads((home / "releases/state.json").read_text())["history"] == ["r2", "r3"]
 
 
 def test_corrupted_archive_is_refused_and_live_release_untouched(archives, tmp_path):
@@ -199,7 +201,7 @@ def test_deploy_killed_half_way_leaves_live_release_and_next_deploy_works(source
         slow = build_archive(source, "v2", tmp_path / "dist")
     finally:
         big.unlink()
-    process = subprocess.Popen([sys.executable, DEPLOY, "deploy", str(slow), "--airflow-home", str(home)],
+    process = subprocess.Popen([sys.executable, *DEPLOY, "deploy", str(slow), "--airflow-home", str(home)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list((home / "releases").glob(".incoming-*/release/dags")):
@@ -222,8 +224,8 @@ def test_deploy_killed_half_way_leaves_live_release_and_next_deploy_works(source
 def test_an_invalid_version_is_refused_by_make_version_and_make_archive(version, source, tmp_path):
     if version:  # make takes VERSION= for no VERSION at all
         made = subprocess.run(["make", "-s", "-C", REPO, "version", f"VERSION={version}"], capture_output=True, text=True)
-        assert made.returncode != 0 and f"version: invalid version {version!r}" in made.stderr
-    archived = subprocess.run([sys.executable, ARCHIVE, "--root", source, f"--version={version}", "--dist", tmp_path],
+        assert made.returncode != 0 and f"version: error: invalid version {version!r}" in made.stderr
+    archived = subprocess.run([sys.executable, *ARCHIVE, "--root", source, f"--version={version}", "--dist", tmp_path],
                               capture_output=True, text=True)
     assert archived.returncode == 1 and f"archive: error: invalid version {version!r}" in archived.stderr
     assert list(tmp_path.iterdir()) == []
@@ -260,7 +262,7 @@ def test_a_link_leaving_its_project_stops_the_archive(target, source, tmp_path):
     link = source / "hello/escape"
     link.symlink_to(target)
     try:
-        result = subprocess.run([sys.executable, ARCHIVE, "--root", source, "--version", "esc", "--dist", tmp_path],
+        result = subprocess.run([sys.executable, *ARCHIVE, "--root", source, "--version", "esc", "--dist", tmp_path],
                                 capture_output=True, text=True)
     finally:
         link.unlink()
@@ -289,7 +291,7 @@ def test_a_runtime_deploy_would_refuse_stops_the_archive(source, tmp_path):
         manifest["archive_sha256"] = hashlib.sha256(runtime.read_bytes()).hexdigest()
         manifest["archive_bytes"] = runtime.stat().st_size
         manifest_file.write_text(json.dumps(manifest))
-        result = subprocess.run([sys.executable, ARCHIVE, "--root", source, "--version", "rt", "--dist", tmp_path],
+        result = subprocess.run([sys.executable, *ARCHIVE, "--root", source, "--version", "rt", "--dist", tmp_path],
                                 capture_output=True, text=True)
     finally:
         runtime.write_bytes(original)
@@ -306,7 +308,7 @@ def test_a_home_from_the_previous_deploy_rolls_back_and_gets_one_record(archives
         deploy(archives[version], home)
     (home / "releases/state.json").unlink()
     (home / "releases/history").write_text("v1\n")  # killed between the switch to v2 and its line
-    run(sys.executable, DEPLOY, "rollback", "--airflow-home", home)
+    run(sys.executable, *DEPLOY, "rollback", "--airflow-home", home)
     assert live(home) == "releases/v1"
     assert json.loads((home / "releases/state.json").read_text()) == {"history": ["v1"]}
     assert not (home / "releases/history").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_api import AirflowAPI  # ops/, on sys.path from conftest
+from platformkit.airflow_api import AirflowAPI
 from conftest import REPO, run
 from running_airflow import RunningAirflow, Watcher, release_dag_ids
 
@@ -235,7 +235,7 @@ def test_three_redeploys_never_show_an_import_error_or_lose_a_dag(deployed_relea
     run("make", "-C", REPO, "venv", "SKIP_DOCKER=true", timeout=1800)
     versions = [f"{deployed_release.version}-redeploy{i}" for i in (1, 2, 3)]
     for version in versions:
-        run(sys.executable, REPO / "release/archive.py", "--root", REPO, "--version", version, "--dist", tmp_path)
+        run(sys.executable, "-m", "platformkit", "archive", "--root", REPO, "--version", version, "--dist", tmp_path)
 
     watcher = Watcher(airflow_server, expected_dag_ids)
     watcher.start()
@@ -246,7 +246,7 @@ def test_three_redeploys_never_show_an_import_error_or_lose_a_dag(deployed_relea
         first, before = datetime.now().astimezone(), watcher.samples
         for version in versions:
             started = time.monotonic()
-            run(sys.executable, REPO / "release/deploy.py", "deploy",
+            run(sys.executable, "-m", "platformkit", "deploy",
                 tmp_path / f"platform-airflow-dags-{version}.tar.gz", "--airflow-home", home)
             timings.append(time.monotonic() - started)
             switched = datetime.now().astimezone()
@@ -263,7 +263,7 @@ def test_three_redeploys_never_show_an_import_error_or_lose_a_dag(deployed_relea
         # Back to the release the other tests of this session deployed, through rollback.
         for _ in versions:
             if os.readlink(home / "current") != original:
-                run(sys.executable, REPO / "release/deploy.py", "rollback", "--airflow-home", home)
+                run(sys.executable, "-m", "platformkit", "rollback", "--airflow-home", home)
         watcher.halt.set()
         watcher.join(10)
     assert os.readlink(home / "current") == original

@@ -21,7 +21,7 @@ def checkout(tmp_path) -> Path:
     """A checkout with the platform's build files, the hello project and this repo's platform env."""
     tree = tmp_path / "checkout"
     tree.mkdir()
-    for name in ("Makefile", "conda", "release", "requirements", "local.env"):
+    for name in ("Makefile", "conda", "platformkit", "requirements", "local.env"):
         source = REPO / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tree / name)
     shutil.copytree(HELLO, tree / "hello")

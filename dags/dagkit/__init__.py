@@ -22,6 +22,12 @@ from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
+# The release layout names this package reads: its own copy of platformkit/layout.py's, since it
+# ships inside each release (tests/test_layout.py checks the two agree).
+MANIFEST = "manifest.json"
+RUNTIME_ARCHIVE = "venv.tar.gz"
+RUNTIME_DIR = "venv"
+
 # dags/dagkit/__init__.py -> the release (or checkout) root. Resolving follows the `current`
 # symlink, so a task keeps using the release it was parsed from while a new one is deployed.
 RELEASE_ROOT = Path(__file__).resolve().parents[2]
@@ -40,18 +46,18 @@ def project_dir(project: str) -> Path:
 
 def runtime_archive(project: str) -> Path:
     """The packed runtime, for engines that ship it themselves (``--archives venv.tar.gz#venv``)."""
-    return project_dir(project) / "venv.tar.gz"
+    return project_dir(project) / RUNTIME_ARCHIVE
 
 
 def runtime_python(project: str) -> Path:
     """The interpreter of the runtime that `make deploy` unpacked for this host."""
-    return project_dir(project) / "venv" / "bin" / "python"
+    return project_dir(project) / RUNTIME_DIR / "bin" / "python"
 
 
 @cache
 def release_manifest() -> dict:
     """The release's manifest.json; empty in a source checkout."""
-    path = RELEASE_ROOT / "manifest.json"
+    path = RELEASE_ROOT / MANIFEST
     return json.loads(path.read_text()) if path.is_file() else {}
 
 

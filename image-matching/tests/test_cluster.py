@@ -15,7 +15,8 @@ import pytest
 from imagematching import generate
 
 PROJECT = Path(__file__).resolve().parents[1]
-BUILD_RUNTIME = PROJECT.parent / "conda" / "build_runtime.py"
+# The platform's runtime builder, run from the checkout (python -m finds platformkit there).
+BUILD_RUNTIME = [sys.executable, "-m", "platformkit", "build-runtime", str(PROJECT)]
 SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
 
 pytestmark = pytest.mark.cluster
@@ -30,7 +31,7 @@ def spark_submit_env() -> dict[str, str]:
 
 def test_executors_run_the_packed_runtime(tmp_path):
     # The project's real runtime, as `make venv SKIP_DOCKER=true` builds it (a no-op when up to date).
-    subprocess.run([sys.executable, BUILD_RUNTIME, PROJECT], check=True)
+    subprocess.run(BUILD_RUNTIME, check=True, cwd=PROJECT.parent)
     generate.write(generate.generate(pages=300, wikis=2, snapshot="2026-10", seed=5), tmp_path / "in", "2026-10")
     result = subprocess.run([
         SPARK_SUBMIT, "--master", "local-cluster[1,1,1024]",

@@ -1,7 +1,7 @@
 """Build a project's packed runtime: <project>/venv.tar.gz and its manifest venv.manifest.json.
 
-    python conda/build_runtime.py PROJECT_DIR [--force]   build, unless the inputs are unchanged
-    python conda/build_runtime.py PROJECT_DIR --check     exit 1 when the runtime is missing or stale
+    python3 -m platformkit build-runtime PROJECT_DIR [--force]   build, unless the inputs are unchanged
+    python3 -m platformkit build-runtime PROJECT_DIR --check     exit 1 when the runtime is missing or stale
 
 The runtime holds the project and its dependencies only, with their compiled bytecode. Two
 backends, one shape:
@@ -12,12 +12,13 @@ backends, one shape:
           the interpreter: the target needs the same Python at the same path (the manifest
           records it, and `make deploy` checks it).
 
-Standard library only: this runs inside the builder container as well as on the host.
+Standard library only: this runs inside the builder container (conda/Dockerfile, the checkout
+mounted as its working folder) as well as on the host. `make archive` and `make image` call
+`is_current` before they ship a runtime.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -29,16 +30,24 @@ import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 
-ARCHIVE = "venv.tar.gz"
-MANIFEST = "venv.manifest.json"
+from platformkit.errors import PlatformError
+from platformkit.files import sha256_of
+from platformkit.layout import RUNTIME_ARCHIVE as ARCHIVE
+from platformkit.layout import RUNTIME_DIR
+from platformkit.layout import RUNTIME_MANIFEST as MANIFEST
+from platformkit.log import prefixed
+
 # What a runtime is made of; a change to any of these files means a rebuild.
 INPUT_FILES = ("pyproject.toml", "environment.yml", "requirements.lock")
 INPUT_DIRS = ("src",)
 CONDA_FRONTENDS = ("micromamba", "mamba", "conda")
 
 
-def log(message: str) -> None:
-    print(f"runtime: {message}", flush=True)
+log = prefixed("runtime")
+
+
+class RuntimeBuildError(PlatformError):
+    """A runtime that cannot be built here; names what is missing."""
 
 
 def input_files(project: Path) -> list[Path]:
@@ -104,7 +113,7 @@ def install_project(project: Path, env: Path, workdir: Path) -> None:
     # Build from a copy: a build inside the source tree would leave build/ and *.egg-info behind.
     source = workdir / "source"
     shutil.copytree(project, source, ignore=shutil.ignore_patterns(
-        ".venv", "venv", ARCHIVE, MANIFEST, "tests", "bench", "__pycache__", "*.egg-info", "build"))
+        ".venv", RUNTIME_DIR, ARCHIVE, MANIFEST, "tests", "bench", "__pycache__", "*.egg-info", "build"))
     run(env / "bin/python", "-m", "pip", "install", "--quiet", "--no-input", "--no-deps", source)
 
 
@@ -145,16 +154,11 @@ def pack(backend: str, env: Path, output: Path) -> None:
     if backend == "conda":
         packer = shutil.which("conda-pack")
         if packer is None:
-            sys.exit("runtime: conda found but conda-pack is not installed (conda install -n base conda-pack)")
+            raise RuntimeBuildError("conda found but conda-pack is not installed (conda install -n base conda-pack)")
         run(packer, "--quiet", "-p", env, "-o", output)
     else:
         packer = shutil.which("venv-pack") or Path(sys.executable).with_name("venv-pack")
         run(packer, "--quiet", "-p", env, "-o", output)
-
-
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def build(project: Path, backend: str, frontend: str | None, digest: str) -> dict:
@@ -197,35 +201,37 @@ def build(project: Path, backend: str, frontend: str | None, digest: str) -> dic
         return manifest
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("project", type=Path, help="the project folder (holds pyproject.toml)")
-    parser.add_argument("--force", action="store_true", help="rebuild even when the inputs are unchanged")
-    parser.add_argument("--check", action="store_true", help="only say whether the runtime is up to date")
-    args = parser.parse_args(argv)
-
-    project = args.project.resolve()
+def project_folder(project: Path) -> Path:
+    project = project.resolve()
     if not (project / "pyproject.toml").is_file():
-        sys.exit(f"runtime: {project} is not a project folder (no pyproject.toml)")
+        raise RuntimeBuildError(f"{project} is not a project folder (no pyproject.toml)")
+    return project
+
+
+def is_current(project: Path) -> bool:
+    """Whether the project's runtime is built and its inputs unchanged since (says which not)."""
+    project = project_folder(project)
+    manifest = read_manifest(project)
+    if manifest is None or not (project / ARCHIVE).is_file():
+        log(f"{project.name}: no runtime built (make venv PROJECT={project.name})")
+        return False
+    if not is_up_to_date(project, inputs_hash(project, manifest["builder"])):
+        log(f"{project.name}: runtime is stale, its inputs changed (make venv PROJECT={project.name})")
+        return False
+    log(f"{project.name}: up to date")
+    return True
+
+
+def build_runtime(project: Path, force: bool = False) -> None:
+    """Build the project's runtime with conda when there is one, else venv; nothing to do when
+    its inputs are unchanged (unless forced)."""
+    project = project_folder(project)
     frontend = conda_frontend()
     backend = "conda" if frontend else "venv"
-
-    if args.check:
-        manifest = read_manifest(project)
-        if manifest is None or not (project / ARCHIVE).is_file():
-            log(f"{project.name}: no runtime built (make venv PROJECT={project.name})")
-            return 1
-        if not is_up_to_date(project, inputs_hash(project, manifest["builder"])):
-            log(f"{project.name}: runtime is stale, its inputs changed (make venv PROJECT={project.name})")
-            return 1
-        log(f"{project.name}: up to date")
-        return 0
-
     digest = inputs_hash(project, builder_identity(backend))
-    if is_up_to_date(project, digest) and not args.force:
+    if is_up_to_date(project, digest) and not force:
         log(f"{project.name}: up to date ({digest[:12]})")
-        return 0
-
+        return
     if backend == "venv":
         log(f"{project.name}: no conda, mamba or micromamba found; building with venv + venv-pack "
             f"(the target needs Python {sys.version.split()[0]} at {os.path.realpath(sys._base_executable)})")
@@ -234,8 +240,3 @@ def main(argv: list[str] | None = None) -> int:
     manifest = build(project, backend, frontend, digest)
     log(f"{project.name}: wrote {project.name}/{ARCHIVE} ({manifest['archive_bytes'] / 1e6:.2f} MB, "
         f"{len(manifest['packages'])} packages, Python {manifest['python_version']})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,12 +32,14 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from platformkit.errors import PlatformError
+
 REFUSED_MODES = stat.S_ISUID | stat.S_ISGID | stat.S_IWOTH
 INTERPRETER_LINK = "bin/python*"
 UNPACKED_NOWHERE = "/nonexistent/check"  # a root for checks by name alone
 
 
-class Refused(Exception):
+class Refused(PlatformError):
     """What came from outside breaks a rule; the message names the member or URL."""
 
 

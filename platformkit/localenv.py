@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from platformkit.layout import CURRENT, DAGS
+
 REPO = Path(__file__).resolve().parents[1]
 PLATFORM_BIN = REPO / ".venv/bin"
 
@@ -28,7 +30,7 @@ def airflow_env(airflow_home: Path) -> dict[str, str]:
         **os.environ,
         **local_env(),
         "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(airflow_home / "current" / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(airflow_home / CURRENT / DAGS),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
         "PATH": f"{PLATFORM_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }

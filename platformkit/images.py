@@ -1,6 +1,6 @@
 """Project images: built from the packed runtime, pinned in the release manifest, checked on deploy.
 
-    python release/images.py build PROJECT_DIR --repository R --version V --base-image B [--push]
+    python -m platformkit image PROJECT_DIR --repository R --version V --base-image B [--push]
 
 A project that runs as a container (it has a Dockerfile) gets an image made of a base image and
 its packed runtime, the same venv.tar.gz that is archived: `build` checks the runtime is up to
@@ -15,9 +15,9 @@ pushed has no registry digest, and the Docker provider looks images up by name, 
 by a tag that is its image ID, <R>/<project>:sha256-<id>, which `build` adds; deploy checks the
 tag still names that image.
 
-`make deploy` and `make rollback` call `check_available` before they switch: every image must be
-on the Docker engine the DAGs use, or be pulled from its registry by digest; otherwise nothing
-switches and the error names the image.
+`make deploy` and `make rollback` call `check_available` before they switch, and the releases
+bundle before a fetched release is used: every image must be on the Docker engine the DAGs use,
+or be pulled from its registry by digest; otherwise nothing switches and the error names the image.
 
 Standard library only (deploy runs with the host's python3); the engine is reached through the
 `docker` CLI, which brings the credentials of `docker login` along.
@@ -25,19 +25,19 @@ Standard library only (deploy runs with the host's python3); the engine is reach
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
-from digest import sha256_of
+from platformkit import runtime
+from platformkit.errors import PlatformError
+from platformkit.files import sha256_of
+from platformkit.layout import MANIFEST, RUNTIME_ARCHIVE, RUNTIME_MANIFEST
+from platformkit.log import prefixed
 
-RUNTIME = "venv.tar.gz"
-RUNTIME_MANIFEST = "venv.manifest.json"
 # The label that says which runtime an image was built from (its sha256).
 RUNTIME_LABEL = "platform.runtime.sha256"
 LOCAL_TAG_PREFIX = "sha256-"
@@ -45,15 +45,12 @@ LOCAL_TAG_PREFIX = "sha256-"
 IMAGE_REFERENCE = re.compile(r"[a-z0-9][a-z0-9._-]*(:[0-9]+)?(/[a-z0-9][a-z0-9._-]*)*"
                              r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})")
 IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
-BUILD_RUNTIME = Path(__file__).resolve().parents[1] / "conda/build_runtime.py"
+
+log = prefixed("image")
 
 
-class ImageError(Exception):
+class ImageError(PlatformError):
     """An image that cannot be built, recorded or found; names the image and what to run."""
-
-
-def log(message: str) -> None:
-    print(f"image: {message}", flush=True)
 
 
 def docker(*args: str, host: str | None = None, capture: bool = True) -> subprocess.CompletedProcess:
@@ -94,17 +91,16 @@ def require_base_image(base_image: str) -> None:
 def require_runtime(project: Path, base_image: str) -> dict:
     """The runtime's manifest, once the runtime is up to date and its interpreter is in the base image."""
     name = project.name
-    if subprocess.run([sys.executable, str(BUILD_RUNTIME), str(project), "--check"],
-                      stdout=subprocess.DEVNULL).returncode != 0:
+    if not runtime.is_current(project):
         raise ImageError(f"{name} has no up-to-date runtime: run `make venv PROJECT={name}` first")
     manifest = json.loads((project / RUNTIME_MANIFEST).read_text())
-    if sha256_of(project / RUNTIME) != manifest["archive_sha256"]:
-        raise ImageError(f"{name}/{RUNTIME} does not match its {RUNTIME_MANIFEST}: run `make venv PROJECT={name} FORCE=true`")
+    if sha256_of(project / RUNTIME_ARCHIVE) != manifest["archive_sha256"]:
+        raise ImageError(f"{name}/{RUNTIME_ARCHIVE} does not match its {RUNTIME_MANIFEST}: run `make venv PROJECT={name} FORCE=true`")
     # A venv-packed runtime links to its interpreter (a conda-packed one carries it).
     python = manifest.get("python_path")
     if python and docker("run", "--rm", "--entrypoint", "test", base_image, "-x", python).returncode != 0:
         raise ImageError(
-            f"{name}/{RUNTIME} was packed with venv-pack against {python}, which base image {base_image} does "
+            f"{name}/{RUNTIME_ARCHIVE} was packed with venv-pack against {python}, which base image {base_image} does "
             f"not have: build the runtime in the builder on the same base (`make venv PROJECT={name}` with "
             f"BUILDER_BASE_IMAGE={base_image}, without SKIP_DOCKER=true), or with conda")
     return manifest
@@ -116,7 +112,7 @@ def build(project: Path, repository: str, version: str, base_image: str, push: b
     require_base_image(base_image)
     runtime = require_runtime(project, base_image)
     tag = f"{repository}/{project.name}:{version}"
-    log(f"building {tag} from {base_image} and {project.name}/{RUNTIME} ({runtime['archive_sha256'][:12]})")
+    log(f"building {tag} from {base_image} and {project.name}/{RUNTIME_ARCHIVE} ({runtime['archive_sha256'][:12]})")
     # The version label makes each release's image its own, with its own ID, even when nothing
     # in it changed (the layers are still shared).
     built = docker("build", "--quiet", "--build-arg", f"BASE_IMAGE={base_image}",
@@ -156,10 +152,10 @@ def manifest_entries(root: Path, repository: str, version: str) -> dict:
         if info is None:
             raise ImageError(f"no image {tag} on this Docker engine: run `make image PROJECT={project} "
                              f"VERSION={version} IMAGE_REPOSITORY={repository}` first")
-        runtime_sha256 = sha256_of(root / project / RUNTIME)
+        runtime_sha256 = sha256_of(root / project / RUNTIME_ARCHIVE)
         built_from = (info["Config"].get("Labels") or {}).get(RUNTIME_LABEL)
         if built_from != runtime_sha256:
-            raise ImageError(f"{tag} was built from another runtime than {project}/{RUNTIME}: "
+            raise ImageError(f"{tag} was built from another runtime than {project}/{RUNTIME_ARCHIVE}: "
                              f"run `make image PROJECT={project}` again")
         image_id = info["Id"]
         reference = registry_reference(info, f"{repository}/{project}") or \
@@ -182,61 +178,37 @@ def engine_of(release: Path, project: str) -> str | None:
     return url
 
 
-def check_available(release: Path, manifest: dict | None = None, error: type[Exception] = ImageError) -> None:
-    """Every image of the release (its manifest, else release/manifest.json) is on the engine its
-    DAG uses, pulled by digest when it is not; raises `error` naming the first that is not."""
+def check_available(release: Path, manifest: dict | None = None) -> None:
+    """Every image of the release (its manifest, else the release's manifest.json) is on the engine its
+    DAG uses, pulled by digest when it is not; raises ImageError naming the first that is not."""
     if manifest is None:
-        manifest = json.loads((release / "manifest.json").read_text())
+        manifest = json.loads((release / MANIFEST).read_text())
     entries = manifest.get("images", {})
     if not isinstance(entries, dict):
-        raise error("the manifest's images is not an object")
+        raise ImageError("the manifest's images is not an object")
     for project, image in sorted(entries.items()):
         # The manifest comes from an archive: what reaches the docker CLI must be a reference.
         reference = image.get("reference") if isinstance(image, dict) else None
         image_id = image.get("image_id") if isinstance(image, dict) else None
         if not (isinstance(reference, str) and IMAGE_REFERENCE.fullmatch(reference)
                 and isinstance(image_id, str) and IMAGE_ID.fullmatch(image_id)):
-            raise error(f"the manifest's image of {project!r} is not a valid image reference and ID")
-        try:
-            host = engine_of(release, project)
-            where = f"the Docker engine at {host or 'the default socket'}"
+            raise ImageError(f"the manifest's image of {project!r} is not a valid image reference and ID")
+        host = engine_of(release, project)
+        where = f"the Docker engine at {host or 'the default socket'}"
+        info = inspect(reference, host)
+        if info is None and "@sha256:" in reference:
+            log(f"pulling {reference}")
+            pulled = docker("pull", "--quiet", reference, host=host)
+            if pulled.returncode != 0:
+                raise ImageError(f"image {reference} of {project} is not on {where} and cannot be pulled: "
+                                 f"{pulled.stderr.strip()[-500:]}")
             info = inspect(reference, host)
-            if info is None and "@sha256:" in reference:
-                log(f"pulling {reference}")
-                pulled = docker("pull", "--quiet", reference, host=host)
-                if pulled.returncode != 0:
-                    raise ImageError(f"image {reference} of {project} is not on {where} and cannot be pulled: "
-                                     f"{pulled.stderr.strip()[-500:]}")
-                info = inspect(reference, host)
-            if info is None:
-                raise ImageError(f"image {reference} of {project} is not on {where}, and it was never pushed "
-                                 "to a registry: build it there (make image) or publish it "
-                                 "(make image PUSH=true IMAGE_REPOSITORY=<registry>/<path>)")
-            if info["Id"] != image_id:
-                raise ImageError(f"image {reference} of {project} on {where} is {info['Id']}, "
-                                 f"not the release's {image_id}")
-        except ImageError as problem:
-            raise error(str(problem)) from None
+        if info is None:
+            raise ImageError(f"image {reference} of {project} is not on {where}, and it was never pushed "
+                             "to a registry: build it there (make image) or publish it "
+                             "(make image PUSH=true IMAGE_REPOSITORY=<registry>/<path>)")
+        if info["Id"] != image_id:
+            raise ImageError(f"image {reference} of {project} on {where} is {info['Id']}, "
+                             f"not the release's {image_id}")
         log(f"{project}: {reference} is on {where}")
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    command = commands.add_parser("build", help="build (and push) a project's image")
-    command.add_argument("project", type=Path, help="the project folder (holds a Dockerfile)")
-    command.add_argument("--repository", required=True, help="host[:port]/path the image is named under")
-    command.add_argument("--version", required=True, help="the image tag: the release version")
-    command.add_argument("--base-image", required=True, help="the image the runtime is put on")
-    command.add_argument("--push", action="store_true", help="push the image to its repository")
-    args = parser.parse_args(argv)
-    try:
-        build(args.project, args.repository, args.version, args.base_image, args.push)
-    except ImageError as error:
-        print(f"image: error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,15 +1,15 @@
 """Deploy a release archive into AIRFLOW_HOME, roll back, or show what is live.
 
-    python release/deploy.py deploy ARCHIVE_PATH_OR_URL --airflow-home DIR [--keep 5]
-    python release/deploy.py rollback --airflow-home DIR
-    python release/deploy.py status --airflow-home DIR
+    python3 -m platformkit deploy ARCHIVE_PATH_OR_URL --airflow-home DIR [--keep 5] [--keep-fetched 3]
+    python3 -m platformkit rollback --airflow-home DIR
+    python3 -m platformkit status --airflow-home DIR
 
-Layout under AIRFLOW_HOME:
+Layout under AIRFLOW_HOME (platformkit/layout.py names every path):
 
     releases/<version>/      one unpacked release (dags/, projects, unpacked runtimes, manifest.json)
     releases/state.json      {"history": [...]}: the releases that went live, oldest first; the
                              last one is live. The one record of deploys and rollbacks.
-    current -> releases/<version>   what Airflow reads (dags_folder = current/dags)
+    current -> releases/<version>   what Airflow's releases bundle parses
 
 A deploy prepares everything in releases/.incoming-* (checksum, unpack under one member policy,
 the manifest as the whole truth, file checksums, runtimes), and only then renames it into place.
@@ -18,15 +18,16 @@ A deploy or rollback killed before its record leaves everything as it was; one k
 completed by the next deploy or rollback, which first points `current` where the record says.
 So `rollback` always returns to the release that was live before the last switch.
 
-Standard library only: it runs with the host's python3. Every refusal is one line,
-`deploy: error: ...`, and exit status 1.
+The releases bundle (platformkit/bundle.py) adds releases a task needs the same way
+(`fetch_release`), without a switch. Old releases are pruned after each deploy and fetch; the
+live one and any a task process is running (`Releases.hold`) are never removed.
+
+Standard library only: it runs with the host's python3.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import fcntl
 import gzip
 import hashlib
 import json
@@ -38,39 +39,40 @@ import tarfile
 import tempfile
 import zlib
 from pathlib import Path
+from typing import IO
 
-import images
-from digest import sha256_of
-from untrusted import MemberPolicy, Refused, download
-from version import InvalidVersion, check_version
+from platformkit import images
+from platformkit.errors import PlatformError
+from platformkit.files import Busy, acquire, sha256_of, write_atomically
+from platformkit.layout import (CHECKSUM_SUFFIX, CURRENT, IN_USE, INCOMING, LEGACY_HISTORY, LOCK, MANIFEST, NEW_LINK, RELEASES,
+                                RUNTIME_ARCHIVE, RUNTIME_DIR, STATE, checksum_path)
+from platformkit.log import prefixed
+from platformkit.untrusted import MemberPolicy, Refused, download
+from platformkit.version import check_version
 
-MANIFEST = "manifest.json"
-STATE = "state.json"
-LEGACY_HISTORY = "history"  # the record before state.json, read once and replaced
-INCOMING = ".incoming-"
-NEW_LINK = ".current.new"
-RUNTIME_ARCHIVE = "venv.tar.gz"
 # "Name: value", sent when fetching an archive by URL (e.g. "JOB-TOKEN: ..." for a GitLab
 # package registry) to that URL's origin only. Read from the environment only, never printed.
 AUTH_HEADER_ENV = "DEPLOY_AUTH_HEADER"
+KEEP = 5
+# Releases fetched for tasks (never live here) kept after a deploy or fetch, the most recently
+# used first: the versions of runs that may still be running, without fetching them again.
+KEEP_FETCHED = 3
+# How long a task process waits for a prune that is removing the release it asks for.
+HOLD_WAIT_SECONDS = 600
+
+log = prefixed("deploy")
 
 
-class DeployError(Exception):
+class DeployError(PlatformError):
     """A deploy that cannot go on; the live release is untouched."""
 
 
-def log(message: str) -> None:
-    print(f"deploy: {message}", flush=True)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Readers, and a kill at any point, see the old content or the new one."""
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(partial, path)
+def require_extraction_filters() -> None:
+    """Debian 12's python3 (3.11.2) predates tarfile's extraction filters, which the member
+    policy is built on: refuse to unpack anything there rather than unpack it unchecked."""
+    if not hasattr(tarfile, "data_filter"):
+        raise DeployError(f"Python {sys.version.split()[0]} has no tarfile extraction filters; "
+                          "deploy needs 3.11.4 or later")
 
 
 # --- fetching and verifying ------------------------------------------------------------------
@@ -89,9 +91,10 @@ def fetch(source: str, workdir: Path, credentials: dict[str, str] | None = None)
     if "://" in source:
         credentials = auth_header() if credentials is None else credentials
         name = source.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "archive.tar.gz"
-        archive, checksum = workdir / name, workdir / f"{name}.sha256"
+        archive = workdir / name
+        checksum = checksum_path(archive)
         log(f"fetching {source}")
-        for url, target in ((source, archive), (f"{source}.sha256", checksum)):
+        for url, target in ((source, archive), (source + CHECKSUM_SUFFIX, checksum)):
             try:
                 download(url, target, credentials)
             except Refused as error:
@@ -102,7 +105,7 @@ def fetch(source: str, workdir: Path, credentials: dict[str, str] | None = None)
     archive = Path(source)
     if not archive.is_file():
         raise DeployError(f"no archive at {archive}")
-    checksum = archive.with_name(archive.name + ".sha256")
+    checksum = checksum_path(archive)
     if not checksum.is_file():
         raise DeployError(f"no checksum file {checksum} beside the archive")
     return archive, checksum
@@ -153,7 +156,7 @@ def read_manifest(release: Path) -> dict:
         raise DeployError(f"{MANIFEST} is not a JSON object")
     try:
         check_version(manifest.get("version"))
-    except InvalidVersion as error:
+    except PlatformError as error:
         raise DeployError(f"{MANIFEST}: {error}") from None
     for key, kind in (("files", str), ("links", str), ("runtimes", dict)):
         value = manifest.setdefault(key, {})
@@ -195,9 +198,9 @@ def unpack_runtime(release: Path, project: str, runtime: dict) -> None:
     if python_path and not Path(python_path).exists():
         raise DeployError(f"the runtime of {project} was packed with venv-pack and needs Python "
                           f"{runtime.get('python_version')} at {python_path}, which this host does not have")
-    venv = release / project / "venv"
+    venv = release / project / RUNTIME_DIR
     if os.path.lexists(venv):
-        raise DeployError(f"{project}/venv is in the archive: that is where the runtime is unpacked")
+        raise DeployError(f"{project}/{RUNTIME_DIR} is in the archive: that is where the runtime is unpacked")
     unpack(release / project / RUNTIME_ARCHIVE, venv, MemberPolicy(interpreter=python_path))
     try:
         if (venv / "bin/conda-unpack").exists():
@@ -236,22 +239,36 @@ class Releases:
 
     def __init__(self, airflow_home: Path):
         self.home = airflow_home.resolve()
-        self.dir = self.home / "releases"
-        self.current = self.home / "current"
+        self.dir = self.home / RELEASES
+        self.current = self.home / CURRENT
         self.state_file = self.dir / STATE
 
     @contextlib.contextmanager
-    def locked(self):
-        """One deploy or rollback at a time; what an interrupted one left is settled first."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise DeployError(f"another deploy or rollback is running in {self.dir}") from None
+    def locked(self, wait: float = 0):
+        """One deploy, rollback or fetch at a time (a fetch waits up to `wait` seconds); what an
+        interrupted one left is settled first."""
+        try:
+            lock = acquire(self.dir / LOCK, wait=wait)
+        except Busy:
+            raise DeployError(f"another deploy, rollback or release fetch is running in {self.dir}"
+                              + (f" (waited {wait:.0f} s)" if wait else "")) from None
+        with lock:
             self.remove_leftovers()
             self.complete_switch()
             yield
+
+    def hold(self, name: str) -> IO:
+        """A shared lock on releases/.in-use/<name> for as long as the returned file is open: each
+        task process holds the release it runs, and no prune removes a release someone holds.
+        A prune unlinks the lock file of a release it removed, so the lock counts only when the
+        file locked is still the one at that path."""
+        path = self.dir / IN_USE / name
+        while True:
+            handle = acquire(path, shared=True, wait=HOLD_WAIT_SECONDS)
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                    return handle
+            handle.close()
 
     def history(self) -> list[str]:
         """The releases that went live, oldest first; the last one is (or is becoming) live."""
@@ -278,13 +295,17 @@ class Releases:
     def live(self) -> str | None:
         return os.readlink(self.current).rsplit("/", 1)[-1] if self.current.is_symlink() else None
 
+    def has(self, name: str) -> bool:
+        """Whether releases/<name> is a complete release (its manifest is renamed in with it)."""
+        return (self.dir / name / MANIFEST).is_file()
+
     def switch(self, name: str) -> None:
         """Point `current` at releases/<name> with one rename: readers see the old or the new.
         The new link has a fixed name, so a kill leaves at most that one, replaced next time."""
         link = self.home / NEW_LINK
         with contextlib.suppress(FileNotFoundError):
             link.unlink()
-        link.symlink_to(Path("releases") / name)
+        link.symlink_to(Path(RELEASES) / name)
         os.replace(link, self.current)
 
     def complete_switch(self) -> None:
@@ -295,7 +316,7 @@ class Releases:
             self.switch(history[-1])
 
     def remove_leftovers(self) -> None:
-        """What an interrupted deploy left behind."""
+        """What an interrupted deploy or fetch left behind."""
         for path in self.dir.glob(f"{INCOMING}*"):
             log(f"removing {path.name}, left by an interrupted deploy")
             shutil.rmtree(path, ignore_errors=True)
@@ -318,38 +339,88 @@ class Releases:
             pass
         return f"{version}+{hashlib.sha256(json.dumps(contents, sort_keys=True).encode()).hexdigest()[:8]}"
 
-    def prune(self, keep: int) -> None:
-        history = self.history()
-        kept = set(history[-keep:]) | {self.live()}
-        self.record([n for n in history if n in kept])
-        for path in self.dir.iterdir():
-            if path.is_dir() and not path.is_symlink() and not path.name.startswith(".") and path.name not in kept:
-                log(f"removing old release {path.name}")
-                shutil.rmtree(path)
-
-
-def deploy(source: str, airflow_home: Path, keep: int = 5) -> str:
-    releases = Releases(airflow_home)
-    with releases.locked():
-        incoming = Path(tempfile.mkdtemp(prefix=INCOMING, dir=releases.dir))
+    def add(self, source: str, credentials: dict[str, str] | None = None, version: str | None = None) -> str:
+        """Fetch, verify and unpack a release archive into releases/, runtimes and images
+        included (no switch); its folder name. With `version`, the archive must be that release,
+        in releases/<version>. Call under `locked`."""
+        incoming = Path(tempfile.mkdtemp(prefix=INCOMING, dir=self.dir))
         try:
-            archive, checksum = fetch(source, incoming)
+            archive, checksum = fetch(source, incoming, credentials)
             staged = incoming / "release"
             manifest = prepare(archive, checksum, staged)
-            images.check_available(staged, manifest, error=DeployError)
-            name = releases.name_for(manifest["version"], manifest)
-            target = releases.dir / name
-            if not target.exists():
-                os.rename(staged, target)
+            name = self.name_for(manifest["version"], manifest)
+            if version is not None and manifest["version"] != version:
+                raise DeployError(f"{source} holds release {manifest['version']!r}, not {version!r}")
+            if version is not None and name != version:
+                raise DeployError(f"{self.dir / version} holds another build of {version}; remove it")
+            images.check_available(staged, manifest)
+            if not (self.dir / name).exists():
+                os.rename(staged, self.dir / name)
+                os.utime(self.dir / name)  # when it came: prune keeps the most recently used
+            return name
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
+
+    def unpacked(self) -> list[Path]:
+        """The release folders (the rest of releases/ is the state, the lock and dot-names)."""
+        return [path for path in self.dir.iterdir()
+                if path.is_dir() and not path.is_symlink() and not path.name.startswith(".")]
+
+    def prune(self, keep: int | None, keep_fetched: int) -> None:
+        """Remove old releases: those that went live beyond the last `keep` (None: leave them to
+        deploy), and fetched ones (never live here) beyond the `keep_fetched` used most recently.
+        The live release, and any a task process holds, stay."""
+        history, live = self.history(), self.live()
+        fetched = sorted((path for path in self.unpacked() if path.name not in history),
+                         key=lambda path: path.stat().st_mtime, reverse=True)
+        kept = {live, *(history if keep is None else history[-keep:]), *(p.name for p in fetched[:keep_fetched])}
+        for path in self.unpacked():
+            if path.name not in kept:
+                self.remove_unless_held(path)
+        if keep is not None:
+            self.record([name for name in history if name in kept or (self.dir / name).is_dir()])
+
+    def remove_unless_held(self, path: Path) -> None:
+        lock = self.dir / IN_USE / path.name
+        try:
+            handle = acquire(lock)
+        except Busy:
+            log(f"keeping old release {path.name}: a task is running it")
+            return
+        with handle:
+            log(f"removing old release {path.name}")
+            shutil.rmtree(path)
+            lock.unlink()
+
+
+def deploy(source: str, airflow_home: Path, keep: int = KEEP, keep_fetched: int = KEEP_FETCHED) -> str:
+    require_extraction_filters()
+    releases = Releases(airflow_home)
+    with releases.locked():
+        name = releases.add(source)
         history = releases.history()
         if history[-1:] != [name]:
             releases.record(history + [name])
         releases.switch(name)
-        releases.prune(keep)
-        log(f"live: {releases.current} -> releases/{name}")
+        releases.prune(keep, keep_fetched)
+        log(f"live: {releases.current} -> {RELEASES}/{name}")
         return name
+
+
+def fetch_release(airflow_home: Path, version: str, source: str, credentials: dict[str, str] | None = None,
+                  keep_fetched: int = KEEP_FETCHED, wait: float = 0) -> bool:
+    """Make releases/<version> present for a task, from `source` (the store's archive of it),
+    without a switch; then prune old fetched releases. Waits up to `wait` seconds for another
+    fetch or a deploy. False when another process fetched it meanwhile."""
+    require_extraction_filters()
+    check_version(version)
+    releases = Releases(airflow_home)
+    with releases.locked(wait=wait):
+        if releases.has(version):
+            return False
+        releases.add(source, credentials, version)
+        releases.prune(None, keep_fetched)
+        return True
 
 
 def rollback(airflow_home: Path) -> str:
@@ -359,10 +430,10 @@ def rollback(airflow_home: Path) -> str:
         while len(history) > 1:
             history.pop()
             if (releases.dir / history[-1]).is_dir():
-                images.check_available(releases.dir / history[-1], error=DeployError)
+                images.check_available(releases.dir / history[-1])
                 releases.record(history)
                 releases.switch(history[-1])
-                log(f"rolled back: {releases.current} -> releases/{history[-1]}")
+                log(f"rolled back: {releases.current} -> {RELEASES}/{history[-1]}")
                 return history[-1]
         raise DeployError("no earlier release to roll back to")
 
@@ -376,45 +447,3 @@ def status(airflow_home: Path) -> None:
         print(f"  (the switch to {history[-1]} was recorded but not done: the next deploy or rollback does it)")
     for name in reversed(history):
         print(f"  {'*' if name == live else ' '} {name}")
-
-
-def at_least_one(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
-    return int(value)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("deploy", "rollback", "status"):
-        command = commands.add_parser(name)
-        command.add_argument("--airflow-home", type=Path, required=True)
-        if name == "deploy":
-            command.add_argument("archive", help="path or URL of platform-airflow-dags-<version>.tar.gz")
-            command.add_argument("--keep", type=at_least_one, default=5, help="releases to keep (default 5)")
-    args = parser.parse_args(argv)
-    if not hasattr(tarfile, "data_filter"):
-        print(f"deploy: error: Python {sys.version.split()[0]} has no tarfile extraction filters; "
-              "deploy needs 3.11.4 or later", file=sys.stderr)
-        return 1
-    try:
-        if args.command == "deploy":
-            deploy(args.archive, args.airflow_home, args.keep)
-        elif args.command == "rollback":
-            rollback(args.airflow_home)
-        else:
-            status(args.airflow_home)
-    except DeployError as error:
-        # One line, even when it quotes a runtime's stderr.
-        print(f"deploy: error: {' | '.join(str(error).splitlines())}", file=sys.stderr)
-        return 1
-    except OSError as error:  # the releases folder itself: a full disk, a permission
-        print(f"deploy: error: {error.strerror or error}{f': {error.filename}' if error.filename else ''}",
-              file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

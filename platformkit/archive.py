@@ -1,29 +1,30 @@
 """Write the release archive: dist/platform-airflow-dags-<version>.tar.gz and its .sha256.
 
-    python release/archive.py --version VERSION [--root .] [--dist dist]
+    python -m platformkit archive --version VERSION [--root .] [--dist dist] [--image-repository R]
 
 The archive holds dags/, every project folder with its packed runtime, and manifest.json
 (version, git sha, creation time, the sha256 of every file, each link's target, the runtimes'
 manifests). Tests, benchmarks, caches, local environments and credential files stay out.
 
 Before anything is written, what would ship is checked the way deploy checks it:
-- the version is a valid name (release/version.py);
-- every member and every runtime archive passes the member policy (release/untrusted.py); a link
+- the version is a valid name (platformkit/version.py);
+- every runtime is up to date (platformkit/runtime.py);
+- every member and every runtime archive passes the member policy (platformkit/untrusted.py); a link
   ships as a link when it stays inside its project, and stops the archive when it leaves it;
 - every file is scanned for secrets with detect-secrets. A finding stops the archive, naming the
   file, the line and the rule (never the value). A false positive is allowed inline with a
   `pragma: allowlist secret` comment on its line, or, in a file that cannot carry one, recorded
   in the checkout's .secrets.baseline (see the README).
+
+Runs in the platform environment (detect-secrets), not with the host's python3 as deploy does.
 """
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import io
 import json
 import os
-import subprocess
 import sys
 import tarfile
 from datetime import datetime, timezone
@@ -32,22 +33,22 @@ from pathlib import Path
 from detect_secrets import SecretsCollection
 from detect_secrets.settings import default_settings
 
-import images
-from digest import sha256_of
-from untrusted import MemberPolicy, Refused, check_members
-from version import InvalidVersion, check_version
+from platformkit import images, runtime
+from platformkit.errors import PlatformError
+from platformkit.files import sha256_of
+from platformkit.git import git
+from platformkit.layout import DAGS, MANIFEST, RUNTIME_ARCHIVE, RUNTIME_DIR, RUNTIME_MANIFEST, archive_name, checksum_path
+from platformkit.log import prefixed
+from platformkit.untrusted import MemberPolicy, Refused, check_members
+from platformkit.version import check_version
 
-PREFIX = "platform-airflow-dags"
-MANIFEST = "manifest.json"
-RUNTIME_MANIFEST = "venv.manifest.json"
-RUNTIME_ARCHIVE = "venv.tar.gz"
 SECRETS_BASELINE = ".secrets.baseline"
 
 # Folders that never ship: tests and benchmarks, VCS, caches, environments, build output,
 # Airflow state, and the runtime unpacked for local use (the packed one ships).
 EXCLUDED_DIRS = {
     ".git", "tests", "bench", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache",
-    ".venv", "venv", "build", "dist", ".airflow", "node_modules", ".extra-ca",
+    ".venv", RUNTIME_DIR, "build", "dist", ".airflow", "node_modules", ".extra-ca",
 }
 EXCLUDED_DIR_PATTERNS = ("*.egg-info",)
 # Files that hold credentials never ship, wherever they are (each one left out is named).
@@ -63,11 +64,10 @@ SECRET_PATTERNS = (
 EXCLUDED_FILE_PATTERNS = ("*.pyc", "*.pyo", "*.partial", ".DS_Store")
 
 
-def log(message: str) -> None:
-    print(f"archive: {message}", flush=True)
+log = prefixed("archive")
 
 
-class ArchiveError(Exception):
+class ArchiveError(PlatformError):
     """What stops the archive; nothing is written."""
 
 
@@ -144,9 +144,7 @@ def scan_for_secrets(root: Path, files: list[Path]) -> None:
 
 def check_runtime(root: Path, project: str) -> dict:
     """The project's runtime manifest, once its archive is up to date and passes the member policy."""
-    check = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "conda/build_runtime.py"),
-                            str(root / project), "--check"])
-    if check.returncode != 0:
+    if not runtime.is_current(root / project):
         raise ArchiveError(f"{project} has no up-to-date runtime; run `make venv PROJECT={project}` first")
     manifest = json.loads((root / project / RUNTIME_MANIFEST).read_text())
     try:
@@ -156,15 +154,10 @@ def check_runtime(root: Path, project: str) -> dict:
     return manifest
 
 
-def git_sha(root: Path) -> str | None:
-    result = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
 def build_manifest(root: Path, version: str, files: list[Path], links: dict[Path, str], runtimes: dict) -> dict:
     return {
         "version": version,
-        "git_sha": git_sha(root),
+        "git_sha": git(root, "rev-parse", "HEAD") or None,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "projects": sorted(runtimes),
         "runtimes": {name: {k: m[k] for k in ("project_version", "backend", "python_version",
@@ -213,14 +206,11 @@ def write_archive(root: Path, infos: list[tarfile.TarInfo], manifest: dict, outp
 
 
 def create_release_archive(root: Path, version: str, dist: Path, image_repository: str | None = None) -> Path:
-    try:
-        check_version(version)
-    except InvalidVersion as error:
-        raise ArchiveError(str(error)) from None
+    check_version(version)
     root = root.resolve()
     names = projects(root)
     runtimes = {name: check_runtime(root, name) for name in names}
-    paths = release_files(root, ["dags", *names])
+    paths = release_files(root, [DAGS, *names])
     links = {path: check_link(root, path) for path in paths if (root / path).is_symlink()}
     files = [path for path in paths if path not in links]
     infos = members(root, paths)
@@ -229,29 +219,11 @@ def create_release_archive(root: Path, version: str, dist: Path, image_repositor
     if image_repository:
         manifest["images"] = images.manifest_entries(root, image_repository, version)
     dist.mkdir(parents=True, exist_ok=True)
-    output = dist / f"{PREFIX}-{version}.tar.gz"
+    output = dist / archive_name(version)
     write_archive(root, infos, manifest, output)
-    checksum = output.with_name(output.name + ".sha256")
+    checksum = checksum_path(output)
     checksum.write_text(f"{sha256_of(output)}  {output.name}\n")
     log(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB, {len(files)} files, projects: {', '.join(names)})")
     log(f"wrote {checksum}")
     return output
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", required=True, help="the release version (see release/version.py)")
-    parser.add_argument("--root", type=Path, default=Path("."), help="the checkout (default: .)")
-    parser.add_argument("--dist", type=Path, default=Path("dist"), help="where to write (default: dist)")
-    parser.add_argument("--image-repository", help="pin the images of container projects, <repository>/<project>:<version>")
-    args = parser.parse_args(argv)
-    try:
-        create_release_archive(args.root, args.version, args.dist, args.image_repository)
-    except (ArchiveError, images.ImageError) as error:
-        print(f"archive: error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

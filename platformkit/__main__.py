@@ -1,0 +1,5 @@
+import sys
+
+from platformkit.cli import main
+
+sys.exit(main())
