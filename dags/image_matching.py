@@ -21,10 +21,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Param, task
 
 import dagkit
-from dagkit.operators import ProviderOperator
+from dagkit import stages
 
 PROJECT = "image-matching"
 config = dagkit.project_config(PROJECT)
@@ -89,29 +90,24 @@ with DAG(
         """Every input dataset has the snapshot, through the job's own FileSystem code."""
         log.info(probe("inputs", "--input", input_uri, "--snapshot", snapshot).strip())
 
-    image_matching = ProviderOperator(
-        task_id="image_matching",
+    image_matching = SparkSubmitOperator(
+        **stages.spark_submit(PROJECT, "image_matching", conn_id=spark["conn_id"]),
         execution_timeout=timedelta(minutes=spark["execution_timeout_minutes"]),
-        operator="airflow.providers.apache.spark.operators.spark_submit.SparkSubmitOperator",
-        operator_kwargs={
-            **dagkit.spark_runtime(PROJECT, conn_id=spark["conn_id"]),
-            "application": str(dagkit.project_dir(PROJECT) / "main.py"),
-            "name": "image-matching-{{ ti.xcom_pull(task_ids='snapshot') }}",
-            "application_args": [
-                "--snapshot", "{{ ti.xcom_pull(task_ids='snapshot') }}",
-                "--wikis", "{{ params.wikis }}",
-                "--input", input_uri,
-                "--output", output_uri,
-                "--config", str(dagkit.project_dir(PROJECT) / "conf" / "spark.toml"),
-                "--dataset-id", "{{ run_id }}",
-                *(["--event-log", dagkit.data_location(config["event_log"])] if config["event_log"] else []),
-            ],
-            "driver_memory": spark["driver_memory"],
-            "executor_memory": spark["executor_memory"],
-            "executor_cores": spark["executor_cores"],
-            "num_executors": spark["num_executors"],
-            "verbose": False,
-        },
+        name="image-matching-{{ ti.xcom_pull(task_ids='snapshot') }}",
+        application_args=[
+            "--snapshot", "{{ ti.xcom_pull(task_ids='snapshot') }}",
+            "--wikis", "{{ params.wikis }}",
+            "--input", input_uri,
+            "--output", output_uri,
+            "--config", str(dagkit.project_dir(PROJECT) / "conf" / "spark.toml"),
+            "--dataset-id", "{{ run_id }}",
+            *(["--event-log", dagkit.data_location(config["event_log"])] if config["event_log"] else []),
+        ],
+        driver_memory=spark["driver_memory"],
+        executor_memory=spark["executor_memory"],
+        executor_cores=spark["executor_cores"],
+        num_executors=spark["num_executors"],
+        verbose=False,
     )
 
     @task(retries=0)
