@@ -5,7 +5,7 @@
 - archive size, deploy time and switch time (a rollback is a switch);
 - each DAG file's parse time from `airflow dags report`, next to an empty DAG's and a one-task
   TaskFlow DAG's (alone in a fresh process, and all in one bag). The DAGs are parsed in a
-  release-shaped folder (dags/ beside each project's conf/), as Airflow parses a deployed
+  release-shaped folder (dags/ beside each project's conf/ and project.toml), as Airflow parses a deployed
   release; a DAG file that does not load stops the benchmark, so no failed import is timed.
 """
 
@@ -59,7 +59,7 @@ def parse_times(dags: Path, env: dict[str, str]) -> dict[str, float]:
 
 def release_shaped(target: Path, dag_files: list[Path]) -> Path:
     """A folder shaped like a deployed release: dags/ (dagkit and the given files) beside each
-    project's conf/, which DAG files read when parsed. Returns its dags/ folder."""
+    project's conf/ and project.toml, which DAG files read when parsed. Returns its dags/ folder."""
     dags = target / "dags"
     shutil.copytree(REPO / "dags/dagkit", dags / "dagkit", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dags/.airflowignore", dags)
@@ -67,6 +67,8 @@ def release_shaped(target: Path, dag_files: list[Path]) -> Path:
         shutil.copy(path, dags / path.name)
     for project in REPO.glob("*/pyproject.toml"):
         shutil.copytree(project.parent / "conf", target / project.parent.name / "conf")
+        if (project.parent / "project.toml").is_file():
+            shutil.copy(project.parent / "project.toml", target / project.parent.name)
     return dags
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from functools import cache
 
 import dagkit
+from dagkit import provenance
 from dagkit.contract import Contract, ContractError, Stage, parse
 
 
@@ -65,17 +66,21 @@ def spark_submit(project: str, name: str, *, conn_id: str = "spark_default") -> 
             "spark.pyspark.driver.python": python,
             "spark.pyspark.python": f"{{% if {is_local} %}}{python}{{% else %}}./venv/bin/python{{% endif %}}",
         },
+        # the platform's part of the outputs' provenance (dagkit.provenance)
+        "env_vars": provenance.environment(stage),
         "outlets": stage.assets(),
     }
 
 
-def docker(project: str, name: str, *, image: str, args: list[str],
+def docker(project: str, name: str, *, image: str, args: list[str], environment: dict[str, str],
            private_environment_from: dict[str, str] | None = None,
            variables: dict[str, tuple[str, str]] | None = None,
            user_from_task: str | None = None) -> dict:
     """DockerOperator arguments that run a container stage's command in the project's image.
 
     :param args: the run's arguments after the contract's command (templated)
+    :param environment: the container's environment, nothing secret (shown in the UI); the
+        platform's part of the outputs' provenance (dagkit.provenance) is added
     :param private_environment_from: ``{ENV_VAR: "conn_id.field"}``, field one of login,
         password, host, schema, port or ``extra.<key>``, read when the task runs and passed as
         the operator's private environment (kept out of the UI); empty fields and connections
@@ -102,6 +107,7 @@ def docker(project: str, name: str, *, image: str, args: list[str],
         "task_id": stage.name,
         "image": image,
         "command": [*stage.command, *args],
+        "environment": {**environment, **provenance.environment(stage)},
         "outlets": stage.assets(),
         "pre_execute": at_run_time,
         **{attribute: default for attribute, (_, default) in overrides.items()},

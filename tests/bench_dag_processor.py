@@ -1,0 +1,91 @@
+"""Parse cost of each DAG file under the real DAG processor (`make bench`).
+
+`airflow dag-processor` parses a release-shaped folder (bench_platform.release_shaped) holding the
+project DAGs and an empty DAG, with one parsing process and no wait between loops, and stops after
+LOOPS loops. It stores each file's parse time of its last loop (`dag.last_parse_duration`: from
+forking the parser to its result), when the processor has already imported the airflow.* modules
+the file names, as a long-running processor has. The run is repeated; the table shows each file's
+median, and its extra cost over the empty DAG of the same runs, against the budget.
+
+    python tests/bench_dag_processor.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench_platform import EMPTY_DAG, REPO, TASKFLOW_DAG, release_shaped
+
+AIRFLOW = Path(sys.executable).parent / "airflow"
+LOOPS = 3
+# What a project DAG file may cost on top of an empty one, per parse (issue 14).
+BUDGET_MS = 25.0
+
+
+def processor_parse_times(dags: Path, env: dict[str, str]) -> dict[str, float]:
+    """Seconds per DAG file of the last loop of one `airflow dag-processor -n LOOPS` run."""
+    subprocess.run([AIRFLOW, "db", "reset", "--yes"], check=True, capture_output=True, env=env)
+    subprocess.run([AIRFLOW, "dag-processor", "--num-runs", str(LOOPS)], check=True, capture_output=True,
+                   env={**env, "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}, timeout=900)
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as db:
+        rows = db.execute("SELECT fileloc, last_parse_duration FROM dag WHERE is_stale = 0").fetchall()
+    found = {Path(fileloc).name: duration for fileloc, duration in rows}
+    if missing := sorted({p.name for p in dags.glob("*.py")} - set(found)):
+        with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as db:
+            errors = db.execute("SELECT filename, stacktrace FROM import_error").fetchall()
+        sys.exit(f"bench: the DAG processor loaded no DAG from {', '.join(missing)}:\n{errors}")
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="processor runs (default 5)")
+    runs = parser.parse_args().runs
+    work = Path(tempfile.mkdtemp(prefix="bench-dag-processor-"))
+    try:
+        extra = work / "extra"
+        extra.mkdir()
+        (extra / "empty_dag.py").write_text(EMPTY_DAG)
+        (extra / "taskflow_dag.py").write_text(TASKFLOW_DAG)
+        dags = release_shaped(work / "release", [*sorted((REPO / "dags").glob("*.py")), *sorted(extra.glob("*.py"))])
+        env = {
+            **os.environ, "AIRFLOW_HOME": str(work / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "0",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "0",
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST":
+                '[{"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}}]',
+        }
+        env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
+        samples: dict[str, list[float]] = {}
+        for _ in range(runs):
+            for name, seconds in processor_parse_times(dags, env).items():
+                samples.setdefault(name, []).append(seconds)
+        median = {name: statistics.median(values) * 1000 for name, values in samples.items()}
+        extra_ms = {name: statistics.median(s - e for s, e in zip(values, samples["empty_dag.py"])) * 1000
+                    for name, values in samples.items()}
+        print(f"DAG file parse time under `airflow dag-processor` (median of {runs} runs, loop {LOOPS} of each)")
+        print(f"  {'file':<22} {'parse, ms':>10} {'extra over empty, ms':>21}  budget {BUDGET_MS:.0f} ms")
+        over = []
+        for name in sorted(median):
+            project = name in {p.name for p in (REPO / "dags").glob("*.py")}
+            verdict = ("ok" if extra_ms[name] <= BUDGET_MS else "OVER") if project else ""
+            if verdict == "OVER":
+                over.append(name)
+            print(f"  {name:<22} {median[name]:10.1f} {extra_ms[name]:21.1f}  {verdict}")
+        if over:
+            sys.exit(f"bench: over the {BUDGET_MS:.0f} ms budget: {', '.join(over)}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
