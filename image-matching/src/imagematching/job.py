@@ -134,11 +134,12 @@ def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: No
 
 
 def export_folder(output: str, snapshot: str) -> str:
+    """The folder of a snapshot's exports, as io lays them out (any wiki's file is in it)."""
     return io.export_uri(output, "any", snapshot).rsplit("/", 1)[0]
 
 
 def write_provenance(storage: Storage, job: Run, source: str, output: str, wikis: list[str], staging: str,
-                     staged_rows: str, started) -> str:
+                     staged_rows: str, started: datetime) -> str:
     """The outputs' sidecars, staged: one in each wiki's partition folder (published with it) and
     one for the exports' folder (returned: it needs its own move)."""
     inputs = [{"uri": uri, **storage.stat(uri)} for uri in (io.dataset_uri(source, d, job.snapshot) for d in io.DATASETS)]
