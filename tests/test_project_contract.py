@@ -79,3 +79,23 @@ def test_a_bad_contract_is_refused_naming_what_is_wrong(text, message):
 def test_an_unknown_stage_is_named_with_the_ones_there_are():
     with pytest.raises(ContractError, match=r"no stage 'rank' \(it has: score\)"):
         parse("demo", GOOD, LOCATIONS).stage("rank")
+
+
+def test_a_stage_is_run_only_by_the_operator_of_its_kind():
+    from dagkit import stages
+
+    with pytest.raises(ContractError, match="kind is 'container'; this operator runs 'spark' stages"):
+        stages.spark_submit("arxlive", "harvest_and_enrich")
+
+
+def test_the_platform_facts_name_the_stage_and_hash_its_config():
+    import hashlib
+    import json
+
+    from dagkit import provenance, stages
+
+    stage = stages.contract("image-matching").stage("image_matching")
+    facts = json.loads(provenance.environment(stage)[provenance.ENVIRONMENT_VARIABLE])
+    assert facts["stage"] == {"project": "image-matching", "name": "image_matching", "config_sha256": {
+        "conf/spark.toml": hashlib.sha256((REPO / "image-matching/conf/spark.toml").read_bytes()).hexdigest()}}
+    assert facts["release"]["version"] == "dev"  # a checkout has no release manifest
