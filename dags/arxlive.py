@@ -14,6 +14,8 @@ and its output is this task's log.
 - **Exit status of the container**: 2 bad date or configuration, 3 the store is held by another
   run, 30 a step failed; each fails this task with the reason in the log.
 
+- **Output**: `production/exports/articles-<date>.jsonl` with its provenance beside it
+  (`.provenance.json`); the task's outlet is the Asset `arxlive/articles` (`project.toml`).
 - **Store, checkpoints, API budget, exports**: the host folder in `arxlive/conf/airflow.toml`
   (`$AIRFLOW_HOME/data/arxlive` by default), mounted at `/data`.
 - **Connections** (all optional; without them the real services and a SQLite store are used):

@@ -12,8 +12,10 @@ every wiki in one Spark job, once a month. Project: `image-matching/`.
 at once, without retries, when they are not. Outputs under the configured output location (a
 path or a Hadoop-FS URI): `imagerec_prod/wiki=<wiki>/snapshot=<YYYY-MM>/` (parquet) and one TSV
 per wiki under `export/snapshot=<YYYY-MM>/`, published together by one commit (its marker is
-`_committed/snapshot=<YYYY-MM>.json`). `summary` logs the committed run; each wiki's export is
-a mapped task instance of `export` (named by wiki).
+`_committed/snapshot=<YYYY-MM>.json`), each output folder with its `_provenance.json`; the task's
+outlets are the Assets `image-matching/imagerec_prod` and `image-matching/export` (`project.toml`).
+`summary` logs the committed run; each wiki's export is a mapped task instance of `export`
+(named by wiki).
 """
 
 from __future__ import annotations
