@@ -164,8 +164,9 @@ docker-engine: ## install and start a Docker engine, build the local base image 
 version: ## print the release version of this checkout (or VERSION=, checked: a name, never a path)
 	@$(PYTHON) -m platformkit version --check='$(VERSION)'
 
-bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy (against the pre-hardening one), DAG parse times, image check, bytecode, the releases bundle
+bench: $(PLATFORM) ## platform benchmarks: runtime build, sizes, deploy (against the pre-hardening one), DAG parse times (also under the DAG processor), image check, bytecode, the releases bundle
 	$(VPY) tests/bench_platform.py
+	$(VPY) tests/bench_dag_processor.py
 	$(VPY) tests/bench_deploy.py
 	$(VPY) tests/bench_images.py
 	$(VPY) tests/bench_bundle.py

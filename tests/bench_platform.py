@@ -5,8 +5,8 @@
 - archive size, deploy time and switch time (a rollback is a switch);
 - each DAG file's parse time from `airflow dags report`, next to an empty DAG's and a one-task
   TaskFlow DAG's (alone in a fresh process, and all in one bag). The DAGs are parsed in a
-  release-shaped folder (dags/ beside each project's conf/), as Airflow parses a deployed
-  release; a DAG file that does not load stops the benchmark, so no failed import is timed.
+  release-shaped folder (dags/ beside each project's conf/ and project.toml), as Airflow parses a
+  deployed release; a DAG file that does not load stops the benchmark, so no failed import is timed.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +60,8 @@ def parse_times(dags: Path, env: dict[str, str]) -> dict[str, float]:
 
 def release_shaped(target: Path, dag_files: list[Path]) -> Path:
     """A folder shaped like a deployed release: dags/ (dagkit and the given files) beside each
-    project's conf/, which DAG files read when parsed. Returns its dags/ folder."""
+    project's conf/, project.toml and the config files it names, which DAG files read when parsed.
+    Returns its dags/ folder."""
     dags = target / "dags"
     shutil.copytree(REPO / "dags/dagkit", dags / "dagkit", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dags/.airflowignore", dags)
@@ -67,6 +69,14 @@ def release_shaped(target: Path, dag_files: list[Path]) -> Path:
         shutil.copy(path, dags / path.name)
     for project in REPO.glob("*/pyproject.toml"):
         shutil.copytree(project.parent / "conf", target / project.parent.name / "conf")
+        contract = project.parent / "project.toml"
+        if contract.is_file():
+            # the contract, and the config files its stages name (their hashes are read at parse time)
+            names = {"project.toml", *(c for stage in tomllib.loads(contract.read_text())["stages"]
+                                       for c in stage.get("config", []))}
+            for name in names:
+                (target / project.parent.name / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(project.parent / name, target / project.parent.name / name)
     return dags
 
 

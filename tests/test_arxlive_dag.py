@@ -75,6 +75,11 @@ def test_daily_run_harvests_enriches_and_removes_its_container(deployed_release,
     data = deployed_release.airflow_home / "data/arxlive"
     assert any(data.rglob("*.jsonl")), sorted(str(p) for p in data.rglob("*"))
     assert (data / "production/exports/trend-2026-11-20.html").exists()
+    provenance = json.loads((data / "production/exports/articles-2026-11-20.jsonl.provenance.json").read_text())
+    assert provenance["release"]["version"] == deployed_release.version
+    assert provenance["image"]["reference"] == arxlive_image
+    assert provenance["stage"]["name"] == "harvest_and_enrich" and provenance["params"]["date"] == "2026-11-20"
+    assert provenance["inputs"][0]["records"] == summary["harvested"]
     assert containers_of(arxlive_image) == []
 
 

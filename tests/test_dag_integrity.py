@@ -73,11 +73,18 @@ def test_catchup_is_stated(path):
         assert "catchup" in {k.arg for k in call.keywords}, f"{path.name}: catchup not stated"
 
 
+# As the DAG processor parses a file: the airflow.* modules the file names are imported first, in
+# the processor, before it forks the parser ([dag_processor] parsing_pre_import_modules); what the
+# file itself then imports is what each parse pays.
 IMPORTED_MODULES = """
-import json, runpy, sys
+import importlib, json, runpy, sys
+from airflow.utils.file import iter_airflow_imports
+for module in iter_airflow_imports(sys.argv[2]):
+    importlib.import_module(module)
+before = set(sys.modules)
 sys.path.insert(0, sys.argv[1])
 runpy.run_path(sys.argv[2])
-print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+print(json.dumps(sorted({name.split(".")[0] for name in set(sys.modules) - before})))
 """
 
 
@@ -89,3 +96,23 @@ def test_parsing_imports_nothing_heavy(path):
     assert not imported & (HEAVY_MODULES | PROJECT_PACKAGES), (
         f"parsing {path.name} imports {sorted(imported & (HEAVY_MODULES | PROJECT_PACKAGES))}"
     )
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_project_stages_are_typed_operators_with_their_outputs_as_outlets(dagbag, path):
+    """Each stage of a project's contract is a task of the real provider operator, whose outlets are
+    the stage's outputs."""
+    from dagkit import stages
+
+    operator_of_kind = {"spark": "SparkSubmitOperator", "container": "DockerOperator"}
+    for dag in dags_of(dagbag, path):
+        # a project DAG is tagged with its project folder's name
+        [project] = [p.parent.name for p in REPO.glob("*/project.toml") if p.parent.name in dag.tags]
+        contract = stages.contract(project)
+        for stage in contract.stages:
+            task = dag.get_task(stage.name)
+            assert task.operator_name == type(task).__name__ == operator_of_kind[contract.kind]
+            assert type(task).__module__.startswith("airflow.providers."), type(task).__module__
+            assert [(a.name, a.extra["type"]) for a in task.outlets] == \
+                [(f"{project}/{o.name}", o.type) for o in stage.outputs]
+            assert all(a.uri.startswith("file:///") for a in task.outlets), task.outlets

@@ -1,5 +1,5 @@
 """The image_matching DAG on a Spark standalone cluster (a master and two workers on 127.0.0.1):
-the cluster branch of the DAG ships the packed runtime with --archives, the executors run it, and
+the cluster branch of the DAG ships the packed runtime (spark.archives), the executors run it, and
 the outputs equal a local-mode run's."""
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def test_cluster_run_ships_the_runtime_and_equals_local_mode(deployed_release, s
         "AIRFLOW_CONN_SPARK_DEFAULT": connection, "SPARK_LOCAL_IP": "127.0.0.1"})
     log = cluster.stdout + cluster.stderr
     assert cluster.returncode == 0, log[-6000:]
-    assert "--archives" in log and "venv.tar.gz#venv" in log, "the cluster branch ships the runtime"
+    assert "spark.archives=" in log and "venv.tar.gz#venv" in log, "the cluster branch ships the runtime"
     report = json.loads(summary.read_text())
     assert report["dataset_id"] != local_report["dataset_id"]
     # The executors ran ./venv/bin/python of the archive, unpacked in a worker's folder for the app.

@@ -61,6 +61,16 @@ def test_monthly_run_reads_last_month_and_writes_every_wiki(deployed_release, sa
     assert sorted(report["wikis"]) == ["dewiki", "enwiki", "frwiki"]
     # The executors ran the deployed runtime's interpreter, not Airflow's.
     assert report["executor_environment"] == str(deployed_release.release / "image-matching/venv")
+    manifest = json.loads((deployed_release.release / "manifest.json").read_text())
+    for sidecar in [output / "export/snapshot=2026-10/_provenance.json",
+                    *[output / f"imagerec_prod/wiki={w}/snapshot=2026-10/_provenance.json" for w in report["wikis"]]]:
+        provenance = json.loads(sidecar.read_text())
+        assert provenance["release"] == {"version": deployed_release.version, "git_sha": manifest["git_sha"]}
+        assert provenance["runtime_sha256"] == manifest["runtimes"]["image-matching"]["archive_sha256"]
+        assert provenance["stage"]["name"] == "image_matching"
+        assert set(provenance["stage"]["config_sha256"]) == {"conf/spark.toml"}
+        assert provenance["params"]["snapshot"] == "2026-10" and provenance["params"]["dataset_id"] == report["dataset_id"]
+        assert len(provenance["inputs"]) == 7 and all(i["bytes"] > 0 for i in provenance["inputs"])
     for wiki, summary in report["wikis"].items():
         assert list((output / f"imagerec_prod/wiki={wiki}/snapshot=2026-10").glob("*.parquet"))
         with open(local_path(summary["export"]), newline="") as f:

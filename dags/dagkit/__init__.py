@@ -86,26 +86,6 @@ def data_location(location: str) -> str:
     return location if "://" in location else str(data_path(location))
 
 
-def spark_runtime(project: str, conn_id: str = "spark_default") -> dict:
-    """SparkSubmitOperator arguments that run a project's code in its packed runtime.
-
-    Which way depends on the Spark connection's master, read when the task runs (templated):
-    local mode runs the runtime unpacked on this host (Spark does not unpack --archives for
-    local[N]); any other master (YARN, Kubernetes, local-cluster) gets the archive shipped as
-    ./venv and its executors run ./venv/bin/python. The driver runs here (client mode) in both.
-    """
-    is_local = f"conn.{conn_id}.host.split('[')[0] == 'local'"
-    python = str(runtime_python(project))
-    return {
-        "conn_id": conn_id,
-        "archives": f"{{% if not ({is_local}) %}}{runtime_archive(project)}#venv{{% endif %}}",
-        "conf": {
-            "spark.pyspark.driver.python": python,
-            "spark.pyspark.python": f"{{% if {is_local} %}}{python}{{% else %}}./venv/bin/python{{% endif %}}",
-        },
-    }
-
-
 def project_config(project: str, name: str = "airflow") -> dict:
     """A project's settings for its DAG, from ``<project>/conf/<name>.toml``."""
     with open(project_dir(project) / "conf" / f"{name}.toml", "rb") as f:

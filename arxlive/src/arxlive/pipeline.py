@@ -14,7 +14,7 @@ import logging
 import time
 from pathlib import Path
 
-from . import matching, records
+from . import matching, provenance, records
 from .config import Config
 from .files import atomic_write, read_json, write_json
 from .http import PermanentHTTPError, RetriesExhausted, mask
@@ -219,6 +219,8 @@ SUMMARY_KEYS = ("harvested", "new", "updated", "deleted", "enriched", "unmatched
 
 
 def export(cfg: Config, store: Store, run_date: dt.date, harvest_m: dict, load_m: dict, enrich_m: dict) -> dict:
+    facts = provenance.platform_facts()  # before writing: malformed facts must not leave an export without one
+    started = provenance.now()
     exports = cfg.mode_dir / "exports"
     path = exports / f"articles-{run_date.isoformat()}.jsonl"
     n = 0
@@ -227,6 +229,15 @@ def export(cfg: Config, store: Store, run_date: dt.date, harvest_m: dict, load_m
             f.write(json.dumps(art, ensure_ascii=False, sort_keys=True) + "\n")
             n += 1
     api = enrich_m["api"]
+    # Beside the export, once it is complete; the record holds the export's sha256, so a sidecar
+    # left from an earlier run of the date (a kill between the two renames) does not match it.
+    write_json(provenance.sidecar(path), provenance.record(
+        facts,
+        params={"date": run_date.isoformat(), "mode": cfg.mode, "from": harvest_m["from"], "until": harvest_m["until"]},
+        inputs=[{"uri": provenance.public_url(cfg.oai_url), "type": "oai-pmh", "set": harvest_m["set"],
+                 "from": harvest_m["from"], "until": harvest_m["until"], "records": harvest_m["records"]},
+                {"uri": provenance.public_url(cfg.openalex_url), "type": "http-json", "calls": api["calls"]}],
+        output=path, started=started, ended=provenance.now(), host=provenance.host()))
     summary = {
         "date": run_date.isoformat(),
         "mode": cfg.mode,

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from imagematching import rules
+from imagematching import provenance, rules
 from imagematching.storage import to_uri
 
 # Spark settings used unless the config file says otherwise. No master here: a builder setting
@@ -36,6 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     try:  # validated before Spark starts: a bad value costs no JVM
         rules.validate_snapshot(args.snapshot)
         args.wikis = rules.parse_wikis(args.wikis)
+        args.platform_facts = provenance.platform_facts()
     except ValueError as error:
         parser.error(str(error))
     return args
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             input=args.input, output=output, snapshot=args.snapshot, wikis=args.wikis,
             dataset_id=args.dataset_id or str(uuid.uuid4()),
             insertion_ts=datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None),
+            platform_facts=args.platform_facts,
         ), on_phase=log_phase)
     except (io.InputError, StorageError) as error:
         print(f"imagematching: error: {error}", file=sys.stderr)

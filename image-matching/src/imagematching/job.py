@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from imagematching import commit, io, rules, transforms
+from imagematching import commit, io, provenance, rules, transforms
 from imagematching.storage import Storage, join, to_uri
 
 
@@ -24,6 +24,7 @@ class Run:
     wikis: list[str] | None  # None: every article wiki in the input
     dataset_id: str
     insertion_ts: datetime
+    platform_facts: dict = field(default_factory=dict)  # the DAG's part of the provenance record
 
 
 def target_sizes(spark: SparkSession, pages: DataFrame, requested: list[str] | None) -> DataFrame:
@@ -90,6 +91,7 @@ def executor_environment(spark: SparkSession) -> str:
 def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: None) -> dict:
     """Compute and publish one snapshot; `on_phase` hears each step of the commit (the CLI logs them)."""
     rules.validate_snapshot(job.snapshot)
+    started = provenance.now()
     storage = Storage.of(spark)
     source, output = to_uri(job.input), to_uri(job.output)
     inputs = io.read_inputs(spark, storage, source, job.snapshot)
@@ -118,8 +120,10 @@ def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: No
     }
     staged_summary = join(staging, "summary.json")
     storage.write_text(staged_summary, json.dumps(report, indent=2) + "\n")
+    staged_provenance = write_provenance(storage, job, source, output, wikis, staging, staged_rows, started)
     moves = [
         *[(join(staged_rows, f"wiki={w}"), io.partition_uri(output, w, job.snapshot)) for w in wikis],
+        (staged_provenance, join(export_folder(output, job.snapshot), provenance.SIDECAR)),
         *[(staged_exports[w], io.export_uri(output, w, job.snapshot)) for w in wikis],
         (staged_summary, io.summary_uri(output, job.snapshot)),
     ]
@@ -127,6 +131,31 @@ def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: No
     commit.stage(storage, staging, moves, marker, on_phase)
     commit.publish(storage, staging, on_phase)
     return report
+
+
+def export_folder(output: str, snapshot: str) -> str:
+    """The folder of a snapshot's exports, as io lays them out (any wiki's file is in it)."""
+    return io.export_uri(output, "any", snapshot).rsplit("/", 1)[0]
+
+
+def write_provenance(storage: Storage, job: Run, source: str, output: str, wikis: list[str], staging: str,
+                     staged_rows: str, started: datetime) -> str:
+    """The outputs' sidecars, staged: one in each wiki's partition folder (published with it) and
+    one for the exports' folder (returned: it needs its own move)."""
+    inputs = [{"uri": uri, **storage.stat(uri)} for uri in (io.dataset_uri(source, d, job.snapshot) for d in io.DATASETS)]
+    params = {"snapshot": job.snapshot, "wikis": wikis, "input": source, "output": output,
+              "dataset_id": job.dataset_id}
+    ended, host = provenance.now(), provenance.host()
+
+    def write(uri: str, outputs: list[str]) -> None:
+        record = provenance.record(job.platform_facts, params, inputs, outputs, started, ended, host)
+        storage.write_text(uri, json.dumps(record, indent=2) + "\n")
+
+    for wiki in wikis:
+        write(join(staged_rows, f"wiki={wiki}", provenance.SIDECAR), [io.partition_uri(output, wiki, job.snapshot)])
+    staged_exports = join(staging, f"export{provenance.SIDECAR}")
+    write(staged_exports, [io.export_uri(output, wiki, job.snapshot) for wiki in wikis])
+    return staged_exports
 
 
 def format_summary(report: dict) -> str:

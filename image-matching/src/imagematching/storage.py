@@ -83,6 +83,19 @@ class Storage:
             return []
         return sorted(status.getPath().getName() for status in fs.listStatus(path))
 
+    def stat(self, uri: str) -> dict:
+        """Size in bytes of a file or a folder's files, and the latest modification time (UTC, ISO)."""
+        from datetime import datetime, timezone
+
+        path, fs = self._path(uri)
+        files = fs.listFiles(path, True)
+        size, latest = 0, 0
+        while files.hasNext():
+            status = files.next()
+            size, latest = size + status.getLen(), max(latest, status.getModificationTime())
+        modified = datetime.fromtimestamp(latest / 1000, timezone.utc).isoformat(timespec="milliseconds")
+        return {"bytes": size, "modified": modified}
+
     def mkdirs(self, uri: str) -> None:
         path, fs = self._path(uri)
         if not fs.mkdirs(path):

@@ -1,0 +1,135 @@
+"""Typed operators' arguments for a project's stages, from its contract (project.toml).
+
+A DAG file imports the provider operator itself and gives it what this module derives from the
+contract and the release layout::
+
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+    SparkSubmitOperator(**stages.spark_submit("image-matching", "image_matching", conn_id=...), ...)
+
+so the UI shows the real operator, its constructor checks the arguments when the DAG is parsed,
+and the stage's outputs are its outlets (Assets). The import belongs in the DAG file: the DAG
+processor imports the ``airflow.*`` modules a DAG file names once, before it forks the process
+that parses the file (``[dag_processor] parsing_pre_import_modules``), so a provider's own heavy
+imports (``docker``, ``requests``) are paid once per processor, not once per parse.
+
+What only the running task can know (a connection's secret, a Variable, another task's XCom)
+comes from a ``pre_execute`` hook that sets the operator's attribute after its templates are
+rendered: never from the parse.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import dagkit
+from dagkit import provenance
+from dagkit.contract import Contract, ContractError, Stage, parse
+
+
+@cache
+def contract(project: str) -> Contract:
+    """``<project>/project.toml``; its ``{location}`` placeholders are the data locations of the
+    project's conf/airflow.toml."""
+    path = dagkit.project_dir(project) / "project.toml"
+    if not path.is_file():
+        raise ContractError(f"project {project!r} has no project.toml ({path})")
+    config = dagkit.project_config(project)
+    locations = {key: dagkit.data_location(value) for key, value in config.items() if isinstance(value, str) and value}
+    return parse(project, path.read_text(), locations)
+
+
+def stage_of(project: str, name: str, kind: str) -> Stage:
+    found = contract(project)
+    if found.kind != kind:
+        raise ContractError(f"{project}/project.toml: kind is {found.kind!r}; this operator runs {kind!r} stages")
+    return found.stage(name)
+
+
+def spark_submit(project: str, name: str, *, conn_id: str = "spark_default") -> dict:
+    """SparkSubmitOperator arguments that run a spark stage's entry point in the packed runtime.
+
+    Which way depends on the Spark connection's master, read when the task runs (templated):
+    local mode runs the runtime unpacked on this host (Spark does not unpack archives for
+    local[N]); any other master (YARN, Kubernetes, local-cluster) gets the archive shipped as
+    ./venv (``spark.archives``, the conf form of --archives) and its executors run
+    ./venv/bin/python. The driver runs here (client mode) in both.
+    """
+    stage = stage_of(project, name, "spark")
+    is_local = f"conn.{conn_id}.host.split('[')[0] == 'local'"
+    python = str(dagkit.runtime_python(project))
+    return {
+        "task_id": stage.name,
+        "application": str(dagkit.project_dir(project) / stage.entry_point),
+        "conn_id": conn_id,
+        "conf": {
+            "spark.archives": f"{{% if not ({is_local}) %}}{dagkit.runtime_archive(project)}#venv{{% endif %}}",
+            "spark.pyspark.driver.python": python,
+            "spark.pyspark.python": f"{{% if {is_local} %}}{python}{{% else %}}./venv/bin/python{{% endif %}}",
+        },
+        # the platform's part of the outputs' provenance (dagkit.provenance)
+        "env_vars": provenance.environment(stage),
+        "outlets": stage.assets(),
+    }
+
+
+def docker(project: str, name: str, *, image: str, args: list[str], environment: dict[str, str],
+           private_environment_from: dict[str, str] | None = None,
+           variables: dict[str, tuple[str, str]] | None = None,
+           user_from_task: str | None = None) -> dict:
+    """DockerOperator arguments that run a container stage's command in the project's image.
+
+    :param args: the run's arguments after the contract's command (templated)
+    :param environment: the container's environment, nothing secret (shown in the UI); the
+        platform's part of the outputs' provenance (dagkit.provenance) is added
+    :param private_environment_from: ``{ENV_VAR: "conn_id.field"}``, field one of login,
+        password, host, schema, port or ``extra.<key>``, read when the task runs and passed as
+        the operator's private environment (kept out of the UI); empty fields and connections
+        that do not exist are left out, so the program's own default applies
+    :param variables: ``{attribute: (variable, default)}``: operator attributes a Variable can
+        change on a running Airflow (``docker_url``, ``network_mode``), read when the task runs
+    :param user_from_task: the task whose XCom is the container's ``user`` (``uid:gid``)
+    """
+    stage = stage_of(project, name, "container")
+    secrets, overrides = private_environment_from or {}, variables or {}
+
+    def at_run_time(context) -> None:
+        operator = context["task"]
+        if secrets:
+            operator._private_environment = private_environment(secrets)
+        from airflow.sdk import Variable
+
+        for attribute, (variable, default) in overrides.items():
+            setattr(operator, attribute, Variable.get(variable, default))
+        if user_from_task:
+            operator.user = context["ti"].xcom_pull(task_ids=user_from_task)
+
+    return {
+        "task_id": stage.name,
+        "image": image,
+        "command": [*stage.command, *args],
+        "environment": {**environment, **provenance.environment(stage)},
+        "outlets": stage.assets(),
+        "pre_execute": at_run_time,
+        **{attribute: default for attribute, (_, default) in overrides.items()},
+    }
+
+
+def private_environment(references: dict[str, str]) -> dict[str, str]:
+    """Environment variables read from connection fields when the task runs."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    environment = {}
+    for variable, reference in references.items():
+        conn_id, _, field = reference.partition(".")
+        try:
+            connection = BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            continue
+        if field.startswith("extra."):
+            value = connection.extra_dejson.get(field.removeprefix("extra."))
+        else:
+            value = getattr(connection, field)
+        if value not in (None, ""):
+            environment[variable] = str(value)
+    return environment

@@ -1,0 +1,101 @@
+"""project.toml, the contract dagkit builds a project's tasks from: the real ones parse, a bad one
+is refused with a message naming the place."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "dags"))
+
+from dagkit.contract import ContractError, parse  # noqa: E402
+
+LOCATIONS = {"output": "/data/out", "store": "s3a://bucket/store/"}
+GOOD = """
+kind = "spark"
+[[stages]]
+name = "score"
+entry_point = "main.py"
+config = ["conf/spark.toml"]
+inputs = [{ name = "pages", uri = "{store}/pages/snapshot=<snapshot>", type = "parquet" }]
+outputs = [{ name = "scores", uri = "{output}/scores/wiki=<wiki>/snapshot=<snapshot>", type = "parquet" },
+           { name = "report", uri = "{output}/report.json", type = "json" }]
+"""
+
+
+def test_locations_are_filled_in_and_outputs_become_assets():
+    stage = parse("demo", GOOD, LOCATIONS).stage("score")
+    assert stage.entry_point == "main.py" and stage.config == ("conf/spark.toml",)
+    assert stage.inputs[0].uri == "s3a://bucket/store/pages/snapshot=<snapshot>"
+    assert stage.inputs[0].fixed_uri == "s3a://bucket/store/pages"
+    assets = stage.assets()
+    assert [(a.name, a.uri, a.group) for a in assets] == [
+        ("demo/scores", "file:///data/out/scores", "demo"),
+        ("demo/report", "file:///data/out/report.json", "demo"),
+    ]
+    assert assets[0].extra == {"type": "parquet", "pattern": "/data/out/scores/wiki=<wiki>/snapshot=<snapshot>"}
+
+
+@pytest.mark.parametrize("project", ["image-matching", "arxlive"])
+def test_the_projects_contracts_parse(project):
+    from dagkit import stages
+
+    contract = stages.contract(project)
+    assert contract.stages and all(stage.outputs for stage in contract.stages)
+    for stage in contract.stages:
+        for name in (*stage.config, *([stage.entry_point] if stage.entry_point else [])):
+            assert (REPO / project / name).is_file(), f"{project}/project.toml names {name}, which is not there"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\n", "a spark stage needs entry_point"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = '../../etc/passwd'\n", "a spark stage needs entry_point"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = '/bin/sh'\n", "a spark stage needs entry_point"),
+    ("kind = 'container'\n[[stages]]\nname = 'a'\ncommand = 'run'\n", "a container stage needs command"),
+    ("kind = 'lambda'\n[[stages]]\nname = 'a'\n", "kind must be one of spark, container, not 'lambda'"),
+    ("kind = 'spark'\n", "no [[stages]]"),
+    ("kind = 'spark'\nstage = 1\n", "unknown keys ['stage']"),
+    ("kind = 'spark'\n[[stages]]\nname = 'Bad Name'\n", "name must be a lower-case identifier"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\n",
+     "stage names repeat"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\nconfig = ['/etc/shadow']\n",
+     "config must list files in the project folder"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\noutputs = [{ name = 'o', uri = '{nowhere}/x', type = 'tsv' }]\n",
+     "o: {nowhere} is not a data location (known: output, store)"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\noutputs = [{ name = 'o', uri = '/x' }]\n",
+     "each entry is { name, uri, type }"),
+    ("kind = 'spark'\n[[stages]\n", "demo/project.toml: "),
+])
+def test_a_bad_contract_is_refused_naming_what_is_wrong(text, message):
+    with pytest.raises(ContractError) as error:
+        parse("demo", text, LOCATIONS)
+    assert message in str(error.value)
+    assert str(error.value).startswith("demo/project.toml")
+
+
+def test_an_unknown_stage_is_named_with_the_ones_there_are():
+    with pytest.raises(ContractError, match=r"no stage 'rank' \(it has: score\)"):
+        parse("demo", GOOD, LOCATIONS).stage("rank")
+
+
+def test_a_stage_is_run_only_by_the_operator_of_its_kind():
+    from dagkit import stages
+
+    with pytest.raises(ContractError, match="kind is 'container'; this operator runs 'spark' stages"):
+        stages.spark_submit("arxlive", "harvest_and_enrich")
+
+
+def test_the_platform_facts_name_the_stage_and_hash_its_config():
+    import hashlib
+    import json
+
+    from dagkit import provenance, stages
+
+    stage = stages.contract("image-matching").stage("image_matching")
+    facts = json.loads(provenance.environment(stage)[provenance.ENVIRONMENT_VARIABLE])
+    assert facts["stage"] == {"project": "image-matching", "name": "image_matching", "config_sha256": {
+        "conf/spark.toml": hashlib.sha256((REPO / "image-matching/conf/spark.toml").read_bytes()).hexdigest()}}
+    assert facts["release"]["version"] == "dev"  # a checkout has no release manifest
