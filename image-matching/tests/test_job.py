@@ -8,9 +8,11 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from imagematching import generate, io, job
+from imagematching import generate, io, job, schemas
 from imagematching.storage import Storage
 
 WIKIS = ["dewiki", "enwiki", "frwiki"]
@@ -76,6 +78,9 @@ def test_only_requested_wikis_are_written(spark, inputs, tmp_path):
      "dataset mediawiki_page has no snapshot 2026-10"),
     (lambda root: [p.unlink() for p in (root / "wikidata_entity" / "snapshot=2026-10").glob("*.parquet")],
      "dataset wikidata_entity snapshot 2026-10 holds no parquet files"),
+    (lambda root: pq.write_table(pa.table({"title": ["Placeholder.png"]}),
+                                 next((root / "placeholder_images" / "snapshot=2026-10").glob("*.parquet"))),
+     "dataset placeholder_images snapshot 2026-10 has no column page_title"),
 ])
 def test_broken_input_is_named_and_nothing_is_written(spark, inputs, tmp_path, break_input, message):
     broken = tmp_path / "input"
@@ -133,3 +138,12 @@ def test_export_tsv_format(spark, tmp_path):
 def test_generator_is_deterministic(tmp_path):
     assert generate.generate(300, 2, "2026-10", seed=3) == generate.generate(300, 2, "2026-10", seed=3)
     assert generate.generate(300, 2, "2026-10", seed=3) != generate.generate(300, 2, "2026-10", seed=4)
+
+
+def test_the_generator_writes_the_schemas_the_job_reads(spark, inputs):
+    """The job reads with the schemas given (schemas.ddl); the generated files must have them."""
+    from pyspark.sql.types import StructType
+
+    for dataset in io.DATASETS:
+        written = spark.read.parquet(io.dataset_uri(inputs.as_uri(), dataset, "2026-10")).schema
+        assert written == StructType.fromDDL(schemas.ddl(dataset)), dataset

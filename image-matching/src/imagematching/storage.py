@@ -114,6 +114,16 @@ class Storage:
         finally:
             stream.close()
 
+    def parquet_columns(self, uri: str) -> list[str]:
+        """The top-level column names of a parquet file, from its footer (no Spark job)."""
+        path, _ = self._path(uri)
+        parquet = self._jvm.org.apache.parquet.hadoop
+        reader = parquet.ParquetFileReader.open(parquet.util.HadoopInputFile.fromPath(path, self._conf))
+        try:
+            return [field.getName() for field in reader.getFileMetaData().getSchema().getFields()]
+        finally:
+            reader.close()
+
     def read_text(self, uri: str) -> str:
         path, fs = self._path(uri)
         stream = fs.open(path)
