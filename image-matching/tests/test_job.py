@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -147,3 +148,19 @@ def test_the_generator_writes_the_schemas_the_job_reads(spark, inputs):
     for dataset in io.DATASETS:
         written = spark.read.parquet(io.dataset_uri(inputs.as_uri(), dataset, "2026-10")).schema
         assert written == StructType.fromDDL(schemas.ddl(dataset)), dataset
+
+
+def test_a_run_is_at_most_fifteen_spark_jobs(inputs, tmp_path):
+    """Counted from the run's event log, as the Spark History Server shows them: each action,
+    shuffle stage or broadcast that runs as a job of its own is one SparkListenerJobStart."""
+    events = tmp_path / "events"
+    config = tmp_path / "spark.toml"  # the DAG's settings, the event log readable as text
+    config.write_text((Path(__file__).parents[1] / "conf" / "spark.toml").read_text()
+                      + '"spark.eventLog.compress" = false\n')
+    result = subprocess.run([sys.executable, "-m", "imagematching", "--snapshot", "2026-10", "--input", str(inputs),
+                             "--output", str(tmp_path / "out"), "--config", str(config), "--event-log", events.as_uri()],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    starts = [json.loads(line) for log in events.rglob("events_*") for line in log.read_text().splitlines()
+              if '"SparkListenerJobStart"' in line]
+    assert 0 < len(starts) <= 15, len(starts)

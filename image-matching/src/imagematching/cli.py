@@ -17,6 +17,9 @@ from imagematching.storage import to_uri
 # would override spark-submit's --master, and without one Spark runs local[*].
 DEFAULT_SPARK_CONF = {
     "spark.sql.shuffle.partitions": "16",
+    # Five Spark jobs per run, whatever the data's size: see conf/spark.toml.
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.autoBroadcastJoinThreshold": "-1",
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
 }
