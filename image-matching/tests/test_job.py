@@ -101,12 +101,41 @@ def test_unknown_wiki_is_named(spark, inputs, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--snapshot", "2026-13"], "snapshot '2026-13' is not a month"),
     (["--snapshot", "2026-10", "--wikis", "commonswiki"], "not an article wiki name: commonswiki"),
+    (["--snapshot", "2026-10", "--input", ""], "empty location"),
+    (["--snapshot", "2026-10", "--input", "s3a://AKIAKEY:s3cr3t@bucket/in"],
+     "credentials in the location s3a://***@bucket/in"),
+    (["--snapshot", "2026-10", "--output", "hdfs://user:s3cr3t@namenode:8020/out"],
+     "credentials in the location hdfs://***@namenode:8020/out"),
+    (["--snapshot", "2026-10", "--event-log", "s3a://AKIAKEY:s3cr3t@bucket/events"], "credentials in the location"),
+    (["--snapshot", "2026-10", "--output", "hdfs://namenode/data/../../etc"], "'..' in the location"),
+    (["--snapshot", "2026-10", "--input", "file:///data/in\nimagematching: committed"], "control characters"),
 ])
 def test_cli_rejects_bad_parameters_before_spark_starts(tmp_path, args, message):
     result = subprocess.run([sys.executable, "-m", "imagematching", "--input", str(tmp_path), "--output",
                              str(tmp_path / "out"), *args], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and message in result.stderr
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("imagematching: error: "), "one line names what is wrong"
+    assert "s3cr3t" not in result.stderr and "AKIAKEY" not in result.stderr, "credentials never reach a log"
     assert "SparkContext" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_probe_names_an_unknown_scheme_in_one_line(tmp_path):
+    """Hadoop knows no such FileSystem: the pre-flight says so, in one line, with exit code 2."""
+    result = subprocess.run([sys.executable, "-m", "imagematching.probe", "inputs", "--input", "nosuchfs://bucket/in",
+                             "--snapshot", "2026-10"], capture_output=True, text=True, timeout=300)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("imagematching: error:")]
+    assert result.returncode == 2 and len(errors) == 1, result.stderr[-2000:]
+    assert 'cannot open nosuchfs://bucket/in' in errors[0] and 'No FileSystem for scheme "nosuchfs"' in errors[0]
+
+
+def test_plain_paths_resolve_and_uris_stay_as_given(tmp_path, monkeypatch):
+    from imagematching.storage import to_uri
+
+    monkeypatch.chdir(tmp_path)
+    assert to_uri("a/../b/") == (tmp_path / "b").as_uri()
+    assert to_uri("s3a://bucket/data/") == "s3a://bucket/data"
+    abfss = "abfss://container@account.dfs.core.windows.net/x"
+    assert to_uri(abfss) == abfss, "abfss's container@account is an address, not a credential"
 
 
 def test_export_tsv_format(spark, tmp_path):

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from imagematching import rules
-from imagematching.storage import to_uri
+from imagematching.storage import StorageError, to_uri
 
 # Spark settings used unless the config file says otherwise. No master here: a builder setting
 # would override spark-submit's --master, and without one Spark runs local[*].
@@ -39,7 +39,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     try:  # validated before Spark starts: a bad value costs no JVM
         rules.validate_snapshot(args.snapshot)
         args.wikis = rules.parse_wikis(args.wikis)
-    except ValueError as error:
+        args.input, args.output = to_uri(args.input), to_uri(args.output)
+        if args.event_log not in (None, "off"):
+            args.event_log = to_uri(args.event_log)
+    except (ValueError, StorageError) as error:
         parser.error(str(error))
     return args
 
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import SparkSession
 
     from imagematching import io, job
-    from imagematching.storage import Storage, StorageError
+    from imagematching.storage import Storage
 
     settings = spark_conf(args.config)
     try:
