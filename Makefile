@@ -152,9 +152,11 @@ backfill: $(PLATFORM) ## backfill a DAG through the REST API of a running Airflo
 # image-matching writes Spark's event logs beside its outputs unless conf/airflow.toml names a place.
 SPARK_EVENTS ?= $(AIRFLOW_HOME)/data/image-matching/output/_spark-events
 SPARK_HISTORY_PORT ?= 18080
-spark-history: $(PLATFORM) ## Spark History Server on image-matching's event logs, on :18080 [SPARK_EVENTS=uri] [SPARK_HISTORY_PORT=]
-	@echo "== Spark History Server on http://localhost:$(SPARK_HISTORY_PORT), reading $(SPARK_EVENTS)"
-	SPARK_HOME=$$($(VPY) -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))') \
+# Loopback unless asked: the History Server has no authentication (Spark's UI binds SPARK_LOCAL_IP).
+SPARK_HISTORY_HOST ?= 127.0.0.1
+spark-history: $(PLATFORM) ## Spark History Server on image-matching's event logs, on 127.0.0.1:18080 [SPARK_EVENTS=uri] [SPARK_HISTORY_PORT=] [SPARK_HISTORY_HOST=]
+	@echo "== Spark History Server on http://$(SPARK_HISTORY_HOST):$(SPARK_HISTORY_PORT), reading $(SPARK_EVENTS)"
+	SPARK_LOCAL_IP=$(SPARK_HISTORY_HOST) SPARK_HOME=$$($(VPY) -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))') \
 	  SPARK_HISTORY_OPTS="-Dspark.history.fs.logDirectory=$(SPARK_EVENTS) -Dspark.history.ui.port=$(SPARK_HISTORY_PORT)" \
 	  exec $(VENV)/bin/spark-class org.apache.spark.deploy.history.HistoryServer
 

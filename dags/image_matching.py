@@ -12,9 +12,10 @@ every wiki in one Spark job, once a month. Project: `image-matching/`.
 at once, without retries, when they are not. Outputs under the configured output location (a
 path or a Hadoop-FS URI): `imagerec_prod/wiki=<wiki>/snapshot=<YYYY-MM>/` (parquet) and one TSV
 per wiki under `export/snapshot=<YYYY-MM>/`, published together by one commit (its marker is
-`_committed/snapshot=<YYYY-MM>.json`), each output folder with its `_provenance.json`; the task's
-outlets are the Assets `image-matching/imagerec_prod` and `image-matching/export` (`project.toml`).
-`summary` logs the committed run; each wiki's export is a mapped task instance of `export`
+`_committed/snapshot=<YYYY-MM>.json`), with the coverage report `report/snapshot=<YYYY-MM>.html`
+(and `.json`), each output folder with its `_provenance.json`; the task's outlets are the Assets
+`image-matching/imagerec_prod` and `image-matching/export` (`project.toml`). `summary` logs the
+committed run and the report's location; each wiki's export is a mapped task instance of `export`
 (named by wiki).
 """
 
@@ -126,6 +127,7 @@ with DAG(
             c = s["candidates"]
             log.info(f"  {wiki}: {s['articles']} articles, {s['unillustrated']} unillustrated, "
                      f"{s['with_candidates']} with candidates (high {c['high']}, medium {c['medium']}, low {c['low']})")
+        log.info(f"coverage report: {report['report']['html']} (numbers: {report['report']['json']})")
         return [{"wiki": wiki, "tsv": s["export"], "rows": s["export_rows"]} for wiki, s in report["wikis"].items()]
 
     @task(map_index_template="{{ export['wiki'] }}")

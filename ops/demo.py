@@ -75,6 +75,7 @@ def image_matching_report(output: Path, snapshot: str) -> list[str]:
     for wiki, s in report["wikis"].items():
         lines.append(f"   {wiki}: {s['articles']} articles, {s['unillustrated']} unillustrated, "
                      f"{s['with_candidates']} with candidates -> {s['export']} ({s['export_rows']} rows)")
+    lines.append(f"   coverage report: {report['report']['html']} (numbers: {report['report']['json']})")
     return lines
 
 

@@ -79,6 +79,8 @@ def test_monthly_run_reads_last_month_and_writes_every_wiki(deployed_release, sa
         assert {r["dataset_id"] for r in rows} == {report["dataset_id"]}
         assert f"{wiki}: {summary['articles']} articles" in log, "the summary is in the task log"
         assert f"{wiki}: {summary['export_rows']} rows in" in log, "each wiki's export is its own task"
+    page = local_path(report["report"]["html"])
+    assert page.is_file() and f"coverage report: {report['report']['html']}" in log, "the summary logs the report"
 
 
 def test_missing_snapshot_fails_the_run_naming_it(deployed_release, sample_input):

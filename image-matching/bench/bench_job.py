@@ -1,6 +1,6 @@
 """Job time, pages per second and Spark jobs per run, next to the Spark floor and to a baseline.
 
-    image-matching/.venv/bin/python image-matching/bench/bench_job.py [--scales 10000,1000000] [--baseline d8fbc1e]
+    image-matching/.venv/bin/python image-matching/bench/bench_job.py [--scales 10000,1000000] [--baseline a126414]
 
 For each scale it generates the inputs (ten wikis, skewed sizes), then runs, each as a separate
 `python -m imagematching` process (its own Spark application in local mode, as in production):
@@ -92,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="10000,1000000", help="pages, comma-separated")
     parser.add_argument("--wikis", type=int, default=10)
-    parser.add_argument("--baseline", default="d8fbc1e", help="the commit to compare with")
+    parser.add_argument("--baseline", default="a126414", help="the commit to compare with")
     args = parser.parse_args()
     print(f"image matching, {args.wikis} wikis, Spark local mode on {os.cpu_count()} cores; baseline {args.baseline}")
     print(f"{'pages':>9} {'program':<9} {'s':>7} {'pages/s':>9} {'x floor':>8} {'jobs':>5}")

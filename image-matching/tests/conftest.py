@@ -8,16 +8,7 @@ import sys
 
 import pytest
 
-DDL = {
-    "mediawiki_page": "wiki_db string, page_id long, page_title string, page_namespace int, page_is_redirect boolean",
-    "mediawiki_imagelinks": "wiki_db string, il_from long, il_to string, il_from_namespace int",
-    "mediawiki_page_props": "wiki_db string, pp_page long, pp_propname string, pp_value string",
-    "mediawiki_categorylinks": "wiki_db string, cl_from long, cl_to string, cl_type string",
-    "wikidata_item_page_link": "item_id string, wiki_db string, page_id long, page_namespace int",
-    "wikidata_entity": "id string, typ string, "
-                       "claims array<struct<mainSnak: struct<property: string, datavalue: struct<value: string>>>>",
-    "placeholder_images": "page_title string",
-}
+from imagematching import schemas
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +48,7 @@ def entity(item: str, p18: str | None = None, p373: str | None = None, p31: str 
 def frames(spark):
     """frames(mediawiki_page=[...], ...) -> {dataset: DataFrame}, every dataset present (empty by default)."""
     def make(**rows):
-        unknown = set(rows) - set(DDL)
+        unknown = set(rows) - set(schemas.COLUMNS)
         assert not unknown, unknown
-        return {name: spark.createDataFrame(rows.get(name, []), DDL[name]) for name in DDL}
+        return {name: spark.createDataFrame(rows.get(name, []), schemas.ddl(name)) for name in schemas.COLUMNS}
     return make

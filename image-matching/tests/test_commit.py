@@ -56,6 +56,8 @@ def committed_dataset(spark, output: Path) -> str:
         with open(output / "export" / f"snapshot={SNAPSHOT}" / io.export_name(wiki, SNAPSHOT), newline="") as f:
             tsv = list(csv.DictReader(f, delimiter="\t"))
         assert len(tsv) == summary["wikis"][wiki]["export_rows"] and {r["dataset_id"] for r in tsv} == {marker["dataset_id"]}
+    for kind in ("html", "json"):
+        assert marker["dataset_id"] in (output / "report" / f"snapshot={SNAPSHOT}.{kind}").read_text()
     return marker["dataset_id"]
 
 
@@ -70,6 +72,7 @@ def staging_leftovers(output: Path) -> list[str]:
     ("recovered", "old", "old"),
     ("wrote imagerec_prod", "old", "old"),
     ("wrote exports", "old", "old"),
+    ("wrote report", "old", "old"),
     ("staged", "old", "new"),
     ("unpublished", None, "new"),
     ("published", None, "new"),

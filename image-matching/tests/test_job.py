@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from imagematching import generate, io, job
+from imagematching import generate, io, job, schemas
 from imagematching.storage import Storage
 
 WIKIS = ["dewiki", "enwiki", "frwiki"]
@@ -76,6 +79,9 @@ def test_only_requested_wikis_are_written(spark, inputs, tmp_path):
      "dataset mediawiki_page has no snapshot 2026-10"),
     (lambda root: [p.unlink() for p in (root / "wikidata_entity" / "snapshot=2026-10").glob("*.parquet")],
      "dataset wikidata_entity snapshot 2026-10 holds no parquet files"),
+    (lambda root: pq.write_table(pa.table({"title": ["Placeholder.png"]}),
+                                 next((root / "placeholder_images" / "snapshot=2026-10").glob("*.parquet"))),
+     "dataset placeholder_images snapshot 2026-10 has no column page_title"),
 ])
 def test_broken_input_is_named_and_nothing_is_written(spark, inputs, tmp_path, break_input, message):
     broken = tmp_path / "input"
@@ -95,12 +101,41 @@ def test_unknown_wiki_is_named(spark, inputs, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--snapshot", "2026-13"], "snapshot '2026-13' is not a month"),
     (["--snapshot", "2026-10", "--wikis", "commonswiki"], "not an article wiki name: commonswiki"),
+    (["--snapshot", "2026-10", "--input", ""], "empty location"),
+    (["--snapshot", "2026-10", "--input", "s3a://AKIAKEY:s3cr3t@bucket/in"],
+     "credentials in the location s3a://***@bucket/in"),
+    (["--snapshot", "2026-10", "--output", "hdfs://user:s3cr3t@namenode:8020/out"],
+     "credentials in the location hdfs://***@namenode:8020/out"),
+    (["--snapshot", "2026-10", "--event-log", "s3a://AKIAKEY:s3cr3t@bucket/events"], "credentials in the location"),
+    (["--snapshot", "2026-10", "--output", "hdfs://namenode/data/../../etc"], "'..' in the location"),
+    (["--snapshot", "2026-10", "--input", "file:///data/in\nimagematching: committed"], "control characters"),
 ])
 def test_cli_rejects_bad_parameters_before_spark_starts(tmp_path, args, message):
     result = subprocess.run([sys.executable, "-m", "imagematching", "--input", str(tmp_path), "--output",
                              str(tmp_path / "out"), *args], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and message in result.stderr
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("imagematching: error: "), "one line names what is wrong"
+    assert "s3cr3t" not in result.stderr and "AKIAKEY" not in result.stderr, "credentials never reach a log"
     assert "SparkContext" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_probe_names_an_unknown_scheme_in_one_line(tmp_path):
+    """Hadoop knows no such FileSystem: the pre-flight says so, in one line, with exit code 2."""
+    result = subprocess.run([sys.executable, "-m", "imagematching.probe", "inputs", "--input", "nosuchfs://bucket/in",
+                             "--snapshot", "2026-10"], capture_output=True, text=True, timeout=300)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("imagematching: error:")]
+    assert result.returncode == 2 and len(errors) == 1, result.stderr[-2000:]
+    assert 'cannot open nosuchfs://bucket/in' in errors[0] and 'No FileSystem for scheme "nosuchfs"' in errors[0]
+
+
+def test_plain_paths_resolve_and_uris_stay_as_given(tmp_path, monkeypatch):
+    from imagematching.storage import to_uri
+
+    monkeypatch.chdir(tmp_path)
+    assert to_uri("a/../b/") == (tmp_path / "b").as_uri()
+    assert to_uri("s3a://bucket/data/") == "s3a://bucket/data"
+    abfss = "abfss://container@account.dfs.core.windows.net/x"
+    assert to_uri(abfss) == abfss, "abfss's container@account is an address, not a credential"
 
 
 def test_export_tsv_format(spark, tmp_path):
@@ -133,3 +168,28 @@ def test_export_tsv_format(spark, tmp_path):
 def test_generator_is_deterministic(tmp_path):
     assert generate.generate(300, 2, "2026-10", seed=3) == generate.generate(300, 2, "2026-10", seed=3)
     assert generate.generate(300, 2, "2026-10", seed=3) != generate.generate(300, 2, "2026-10", seed=4)
+
+
+def test_the_generator_writes_the_schemas_the_job_reads(spark, inputs):
+    """The job reads with the schemas given (schemas.ddl); the generated files must have them."""
+    from pyspark.sql.types import StructType
+
+    for dataset in io.DATASETS:
+        written = spark.read.parquet(io.dataset_uri(inputs.as_uri(), dataset, "2026-10")).schema
+        assert written == StructType.fromDDL(schemas.ddl(dataset)), dataset
+
+
+def test_a_run_is_at_most_fifteen_spark_jobs(inputs, tmp_path):
+    """Counted from the run's event log, as the Spark History Server shows them: each action,
+    shuffle stage or broadcast that runs as a job of its own is one SparkListenerJobStart."""
+    events = tmp_path / "events"
+    config = tmp_path / "spark.toml"  # the DAG's settings, the event log readable as text
+    config.write_text((Path(__file__).parents[1] / "conf" / "spark.toml").read_text()
+                      + '"spark.eventLog.compress" = false\n')
+    result = subprocess.run([sys.executable, "-m", "imagematching", "--snapshot", "2026-10", "--input", str(inputs),
+                             "--output", str(tmp_path / "out"), "--config", str(config), "--event-log", events.as_uri()],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    starts = [json.loads(line) for log in events.rglob("events_*") for line in log.read_text().splitlines()
+              if '"SparkListenerJobStart"' in line]
+    assert 0 < len(starts) <= 15, len(starts)

@@ -11,12 +11,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from imagematching import provenance, rules
-from imagematching.storage import to_uri
+from imagematching.storage import StorageError, to_uri
 
 # Spark settings used unless the config file says otherwise. No master here: a builder setting
 # would override spark-submit's --master, and without one Spark runs local[*].
 DEFAULT_SPARK_CONF = {
     "spark.sql.shuffle.partitions": "16",
+    # Five Spark jobs per run, whatever the data's size: see conf/spark.toml.
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.autoBroadcastJoinThreshold": "-1",
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
 }
@@ -36,8 +39,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     try:  # validated before Spark starts: a bad value costs no JVM
         rules.validate_snapshot(args.snapshot)
         args.wikis = rules.parse_wikis(args.wikis)
+        args.input, args.output = to_uri(args.input), to_uri(args.output)
+        if args.event_log not in (None, "off"):
+            args.event_log = to_uri(args.event_log)
         args.platform_facts = provenance.platform_facts()
-    except ValueError as error:
+    except (ValueError, StorageError) as error:
         parser.error(str(error))
     return args
 
@@ -76,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import SparkSession
 
     from imagematching import io, job
-    from imagematching.storage import Storage, StorageError
+    from imagematching.storage import Storage
 
     settings = spark_conf(args.config)
     try:

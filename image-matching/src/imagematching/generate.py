@@ -115,14 +115,14 @@ def write(tables: dict[str, list[dict]], output: Path, snapshot: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from imagematching.schemas import ARROW_SCHEMAS
+    from imagematching.schemas import arrow_schemas
 
+    schemas = arrow_schemas()
     for name, rows in tables.items():
         folder = output / name / f"snapshot={snapshot}"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        schema = ARROW_SCHEMAS[name]
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / "part-00000.parquet")
+        pq.write_table(pa.Table.from_pylist(rows, schema=schemas[name]), folder / "part-00000.parquet")
 
 
 def main(argv: list[str] | None = None) -> int:

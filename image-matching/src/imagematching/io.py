@@ -4,6 +4,7 @@
     <output>/imagerec_prod/wiki=<wiki>/snapshot=<YYYY-MM>/*.parquet
     <output>/export/snapshot=<YYYY-MM>/prod-<wiki>-<YYYY-MM>-wd_image_candidates.tsv
     <output>/summary/snapshot=<YYYY-MM>.json
+    <output>/report/snapshot=<YYYY-MM>.html, .json      the coverage report (coverage.py)
     <output>/_committed/snapshot=<YYYY-MM>.json      the completion marker (see commit.py)
 
 Locations are Hadoop-FS URIs (storage.py). The writers here write a run's staging folder;
@@ -15,12 +16,10 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from imagematching import schemas
 from imagematching.storage import Storage, join
 
-DATASETS = (
-    "mediawiki_page", "mediawiki_imagelinks", "mediawiki_page_props", "mediawiki_categorylinks",
-    "wikidata_item_page_link", "wikidata_entity", "placeholder_images",
-)
+DATASETS = tuple(schemas.COLUMNS)
 EXPORT_COLUMNS = (
     "page_id", "page_title", "image_id", "confidence_rating", "source", "dataset_id", "insertion_ts",
     "wiki", "found_on",
@@ -53,6 +52,11 @@ def summary_uri(output: str, snapshot: str) -> str:
     return join(output, "summary", f"snapshot={snapshot}.json")
 
 
+def report_uri(output: str, snapshot: str, kind: str) -> str:
+    """The coverage report: kind 'html' (the page) or 'json' (its numbers)."""
+    return join(output, "report", f"snapshot={snapshot}.{kind}")
+
+
 def event_log_uri(output: str) -> str:
     """Where Spark's event logs go unless configured: beside the outputs."""
     return join(output, "_spark-events")
@@ -70,13 +74,21 @@ def check_inputs(storage: Storage, root: str, snapshot: str) -> None:
             available = [n.removeprefix("snapshot=") for n in storage.list(join(root, dataset)) if n.startswith("snapshot=")]
             raise InputError(f"dataset {dataset} has no snapshot {snapshot} (no folder {partition}; "
                              f"it has: {', '.join(available) or 'none'})")
-        if not any(n.endswith(".parquet") for n in storage.list(partition)):
+        files = [n for n in storage.list(partition) if n.endswith(".parquet")]
+        if not files:
             raise InputError(f"dataset {dataset} snapshot {snapshot} holds no parquet files ({partition})")
+        # The job reads with the schema given (schemas.py), which would turn a missing column into
+        # nulls; one file's footer tells.
+        present = set(storage.parquet_columns(join(partition, files[0])))
+        missing = [name for name, _ in schemas.COLUMNS[dataset] if name not in present]
+        if missing:
+            raise InputError(f"dataset {dataset} snapshot {snapshot} has no column {', '.join(missing)} "
+                             f"({join(partition, files[0])} has: {', '.join(sorted(present))})")
 
 
 def read_inputs(spark: SparkSession, storage: Storage, root: str, snapshot: str) -> dict[str, DataFrame]:
     check_inputs(storage, root, snapshot)
-    return {name: spark.read.parquet(dataset_uri(root, name, snapshot)) for name in DATASETS}
+    return {name: spark.read.schema(schemas.ddl(name)).parquet(dataset_uri(root, name, snapshot)) for name in DATASETS}
 
 
 def write_recommendations(rows: DataFrame, staging: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from imagematching import commit, io, provenance, rules, transforms
+from imagematching import commit, coverage, io, provenance, rules, transforms
 from imagematching.storage import Storage, join, to_uri
 
 
@@ -27,15 +27,15 @@ class Run:
     platform_facts: dict = field(default_factory=dict)  # the DAG's part of the provenance record
 
 
-def target_sizes(spark: SparkSession, pages: DataFrame, requested: list[str] | None) -> DataFrame:
-    """wiki, size, threshold of the target wikis, as a local table: one scan of mediawiki_page
-    gives both the wikis in the input and the summary's article counts."""
-    present = {r.wiki: r for r in transforms.wiki_sizes(pages).collect() if r.wiki not in rules.NON_ARTICLE_WIKIS}
+def target_sizes(pages: DataFrame, requested: list[str] | None) -> dict[str, int]:
+    """{wiki: articles} of the target wikis, in order: one scan of mediawiki_page gives both the
+    wikis in the input and the summary's article counts."""
+    present = {r.wiki: r.size for r in transforms.wiki_sizes(pages).select("wiki", "size").collect()
+               if r.wiki not in rules.NON_ARTICLE_WIKIS}
     missing = sorted(set(requested or ()) - set(present))
     if missing:
         raise io.InputError(f"wiki {', '.join(missing)} is not in the input (it has: {', '.join(sorted(present))})")
-    wikis = sorted(present) if requested is None else requested
-    return spark.createDataFrame([present[w] for w in wikis], "wiki string, size long, threshold double")
+    return {wiki: present[wiki] for wiki in (sorted(present) if requested is None else requested)}
 
 
 def compute(inputs: dict[str, DataFrame], wikis: list[str], snapshot: str) -> DataFrame:
@@ -63,24 +63,31 @@ def compute(inputs: dict[str, DataFrame], wikis: list[str], snapshot: str) -> Da
     return transforms.recommendations(targets, properties, transforms.best_candidates(candidates))
 
 
-def summarise(rows: DataFrame, sizes: DataFrame) -> dict[str, dict]:
-    per_wiki = rows.groupBy("wiki").agg(
+def summarise(rows: DataFrame, sizes: dict[str, int]) -> dict[str, dict]:
+    """Per wiki: articles, unillustrated articles, those with candidates, candidates by confidence
+    and by source, export rows. One aggregation (one Spark job), joined to the sizes here."""
+    def count_of(column: str, value: str):
+        return F.sum(F.when(F.col(column) == value, 1).otherwise(0)).alias(f"{column}_{value}")
+
+    per_wiki = {row.wiki: row.asDict() for row in rows.groupBy("wiki").agg(
         F.countDistinct("page_id").alias("unillustrated"),
         F.countDistinct(F.when(F.col("image_id").isNotNull(), F.col("page_id"))).alias("with_candidates"),
-        *[F.sum(F.when(F.col("confidence_rating") == r, 1).otherwise(0)).alias(r) for r in rules.RATINGS],
+        *[count_of("confidence_rating", r) for r in rules.RATINGS],
+        *[count_of("source", s) for s in rules.SOURCE_RATING],
         F.sum(F.col("is_article_page").cast("int")).alias("export_rows"),
-    )
+    ).collect()}
     summary = {}
-    for row in sizes.join(per_wiki, "wiki", "left").collect():
-        values = row.asDict()
-        summary[values.pop("wiki")] = {
-            "articles": values["size"],
-            "unillustrated": values["unillustrated"] or 0,
-            "with_candidates": values["with_candidates"] or 0,
-            "candidates": {r: values[r] or 0 for r in rules.RATINGS},
-            "export_rows": values["export_rows"] or 0,
+    for wiki, size in sorted(sizes.items()):
+        values = per_wiki.get(wiki, {})
+        summary[wiki] = {
+            "articles": size,
+            "unillustrated": values.get("unillustrated", 0),
+            "with_candidates": values.get("with_candidates", 0),
+            "candidates": {r: values.get(f"confidence_rating_{r}", 0) for r in rules.RATINGS},
+            "sources": {s: values.get(f"source_{s}", 0) for s in rules.SOURCE_RATING},
+            "export_rows": values.get("export_rows", 0),
         }
-    return dict(sorted(summary.items()))
+    return summary
 
 
 def executor_environment(spark: SparkSession) -> str:
@@ -95,8 +102,8 @@ def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: No
     storage = Storage.of(spark)
     source, output = to_uri(job.input), to_uri(job.output)
     inputs = io.read_inputs(spark, storage, source, job.snapshot)
-    sizes = target_sizes(spark, inputs["mediawiki_page"], job.wikis)
-    wikis = [r.wiki for r in sizes.collect()]
+    sizes = target_sizes(inputs["mediawiki_page"], job.wikis)
+    wikis = list(sizes)
     staging = commit.begin(storage, output, job.snapshot, on_phase)
     rows = (
         compute(inputs, wikis, job.snapshot)
@@ -116,15 +123,22 @@ def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: No
         "snapshot": job.snapshot,
         "dataset_id": job.dataset_id,
         "wikis": summary,
+        "report": {kind: io.report_uri(output, job.snapshot, kind) for kind in ("html", "json")},
         "executor_environment": executor_environment(spark),
     }
     staged_summary = join(staging, "summary.json")
     storage.write_text(staged_summary, json.dumps(report, indent=2) + "\n")
+    numbers = coverage.numbers(report)
+    staged_report = {"html": join(staging, "report.html"), "json": join(staging, "report.json")}
+    storage.write_text(staged_report["json"], coverage.to_json(numbers))
+    storage.write_text(staged_report["html"], coverage.to_html(numbers))
+    on_phase("wrote report")
     staged_provenance = write_provenance(storage, job, source, output, wikis, staging, staged_rows, started)
     moves = [
         *[(join(staged_rows, f"wiki={w}"), io.partition_uri(output, w, job.snapshot)) for w in wikis],
         (staged_provenance, join(export_folder(output, job.snapshot), provenance.SIDECAR)),
         *[(staged_exports[w], io.export_uri(output, w, job.snapshot)) for w in wikis],
+        *[(staged, report["report"][kind]) for kind, staged in staged_report.items()],
         (staged_summary, io.summary_uri(output, job.snapshot)),
     ]
     marker = {"snapshot": job.snapshot, "dataset_id": job.dataset_id, "output": output, "wikis": wikis}

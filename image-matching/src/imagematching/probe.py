@@ -15,6 +15,7 @@ import json
 import sys
 
 from imagematching import rules
+from imagematching.storage import StorageError, to_uri
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,21 +30,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.what} needs --{'input' if args.what == 'inputs' else 'output'}")
     try:
         rules.validate_snapshot(args.snapshot)
-    except ValueError as error:
+        location = to_uri(location)
+    except (ValueError, StorageError) as error:
         parser.error(str(error))
     from pyspark.java_gateway import launch_gateway
 
     from imagematching import commit, io
-    from imagematching.storage import Storage, StorageError, to_uri
+    from imagematching.storage import Storage
 
     gateway = launch_gateway()
     try:
         storage = Storage.of_spark_conf(gateway.jvm, {})
         if args.what == "inputs":
-            io.check_inputs(storage, to_uri(location), args.snapshot)
+            io.check_inputs(storage, location, args.snapshot)
             print(f"snapshot {args.snapshot}: every input dataset is there")
         else:
-            print(json.dumps(commit.committed_summary(storage, to_uri(location), args.snapshot)))
+            print(json.dumps(commit.committed_summary(storage, location, args.snapshot)))
     except (io.InputError, StorageError) as error:
         print(f"imagematching: error: {error}", file=sys.stderr)
         return 2

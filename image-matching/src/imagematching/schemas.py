@@ -1,25 +1,44 @@
-"""The input datasets' schemas, as in Wikimedia's data lake (the columns this job uses)."""
+"""The input datasets' schemas, as in Wikimedia's data lake (the columns this job uses).
 
-import pyarrow as pa
+The job reads each dataset with its schema given (`ddl`): Spark would otherwise run one
+schema-inference job per dataset. `io.check_inputs` checks first that the files have these
+columns, since a given schema turns a missing column into nulls. The generator writes the same
+schemas with pyarrow (`arrow_schemas`); tests/test_job.py checks that the two agree.
+"""
 
-CLAIMS = pa.list_(pa.struct([
-    ("mainSnak", pa.struct([
-        ("property", pa.string()),
-        ("datavalue", pa.struct([("value", pa.string())])),
-    ])),
-]))
+CLAIMS = "array<struct<mainSnak: struct<property: string, datavalue: struct<value: string>>>>"
 
-ARROW_SCHEMAS = {
-    "mediawiki_page": pa.schema([("wiki_db", pa.string()), ("page_id", pa.int64()), ("page_title", pa.string()),
-                                 ("page_namespace", pa.int32()), ("page_is_redirect", pa.bool_())]),
-    "mediawiki_imagelinks": pa.schema([("wiki_db", pa.string()), ("il_from", pa.int64()), ("il_to", pa.string()),
-                                       ("il_from_namespace", pa.int32())]),
-    "mediawiki_page_props": pa.schema([("wiki_db", pa.string()), ("pp_page", pa.int64()),
-                                       ("pp_propname", pa.string()), ("pp_value", pa.string())]),
-    "mediawiki_categorylinks": pa.schema([("wiki_db", pa.string()), ("cl_from", pa.int64()), ("cl_to", pa.string()),
-                                          ("cl_type", pa.string())]),
-    "wikidata_item_page_link": pa.schema([("item_id", pa.string()), ("wiki_db", pa.string()), ("page_id", pa.int64()),
-                                          ("page_namespace", pa.int32())]),
-    "wikidata_entity": pa.schema([("id", pa.string()), ("typ", pa.string()), ("claims", CLAIMS)]),
-    "placeholder_images": pa.schema([("page_title", pa.string())]),
+COLUMNS = {
+    "mediawiki_page": (("wiki_db", "string"), ("page_id", "bigint"), ("page_title", "string"),
+                       ("page_namespace", "int"), ("page_is_redirect", "boolean")),
+    "mediawiki_imagelinks": (("wiki_db", "string"), ("il_from", "bigint"), ("il_to", "string"),
+                             ("il_from_namespace", "int")),
+    "mediawiki_page_props": (("wiki_db", "string"), ("pp_page", "bigint"), ("pp_propname", "string"),
+                             ("pp_value", "string")),
+    "mediawiki_categorylinks": (("wiki_db", "string"), ("cl_from", "bigint"), ("cl_to", "string"),
+                                ("cl_type", "string")),
+    "wikidata_item_page_link": (("item_id", "string"), ("wiki_db", "string"), ("page_id", "bigint"),
+                                ("page_namespace", "int")),
+    "wikidata_entity": (("id", "string"), ("typ", "string"), ("claims", CLAIMS)),
+    "placeholder_images": (("page_title", "string"),),
 }
+
+
+def ddl(dataset: str) -> str:
+    """The dataset's schema as a Spark DDL string."""
+    return ", ".join(f"{name} {type_}" for name, type_ in COLUMNS[dataset])
+
+
+def arrow_schemas() -> dict:
+    """The same schemas for pyarrow (the generator's; pyarrow is not in the job's runtime)."""
+    import pyarrow as pa
+
+    claims = pa.list_(pa.struct([
+        ("mainSnak", pa.struct([
+            ("property", pa.string()),
+            ("datavalue", pa.struct([("value", pa.string())])),
+        ])),
+    ]))
+    types = {"string": pa.string(), "bigint": pa.int64(), "int": pa.int32(), "boolean": pa.bool_(), CLAIMS: claims}
+    return {dataset: pa.schema([(name, types[type_]) for name, type_ in columns])
+            for dataset, columns in COLUMNS.items()}

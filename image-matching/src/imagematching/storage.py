@@ -8,8 +8,10 @@ path (``/data/out``, ``out``) means ``file://`` and is made absolute.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # RFC 3986 scheme, then ':'. A Windows drive letter would match too; the job runs on Linux.
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -20,13 +22,26 @@ class StorageError(Exception):
 
 
 def to_uri(location: str | Path) -> str:
-    """A Hadoop-FS URI without a trailing slash; a plain local path means file://."""
+    """A Hadoop-FS URI without a trailing slash; a plain local path means file://, made absolute
+    (its '..' resolved). Refused: an empty location, control characters, a password in the URI
+    (they would reach logs and the run summary; they belong in the Hadoop configuration), and '..'
+    in a URI. Error messages never repeat the credentials."""
     location = str(location)
-    if not location:
+    if not location.strip():
         raise StorageError("empty location: give a path or a URI such as hdfs://namenode/data")
-    if SCHEME.match(location):
-        return location.rstrip("/") if location.rstrip("/").partition("://")[2] else location
-    return Path(location).absolute().as_uri()
+    if any(ord(c) < 32 or ord(c) == 127 for c in location):
+        raise StorageError(f"control characters in the location {location!r}")
+    if not SCHEME.match(location):
+        return Path(os.path.abspath(location)).as_uri()
+    parts = urlsplit(location)
+    # user:secret@host; abfss's container@account holds no secret and is the address itself
+    if ":" in parts.netloc.rpartition("@")[0]:
+        masked = f"{parts.scheme}://***@{parts.netloc.rpartition('@')[2]}{parts.path}"
+        raise StorageError(f"credentials in the location {masked}: give them in the Hadoop configuration "
+                           "(spark.hadoop.* or core-site.xml), never in the URI")
+    if ".." in parts.path.split("/"):
+        raise StorageError(f"'..' in the location {location}: give the folder itself")
+    return location.rstrip("/") if location.rstrip("/").partition("://")[2] else location
 
 
 def join(uri: str, *names: str) -> str:
@@ -126,6 +141,16 @@ class Storage:
             stream.write(bytearray(text.encode("utf-8")))
         finally:
             stream.close()
+
+    def parquet_columns(self, uri: str) -> list[str]:
+        """The top-level column names of a parquet file, from its footer (no Spark job)."""
+        path, _ = self._path(uri)
+        parquet = self._jvm.org.apache.parquet.hadoop
+        reader = parquet.ParquetFileReader.open(parquet.util.HadoopInputFile.fromPath(path, self._conf))
+        try:
+            return [field.getName() for field in reader.getFileMetaData().getSchema().getFields()]
+        finally:
+            reader.close()
 
     def read_text(self, uri: str) -> str:
         path, fs = self._path(uri)
