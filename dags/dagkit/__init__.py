@@ -27,6 +27,7 @@ from pathlib import Path
 MANIFEST = "manifest.json"
 RUNTIME_ARCHIVE = "venv.tar.gz"
 RUNTIME_DIR = "venv"
+RUNTIME_MANIFEST = "venv.manifest.json"
 
 # dags/dagkit/__init__.py -> the release (or checkout) root. Resolving follows the `current`
 # symlink, so a task keeps using the release it was parsed from while a new one is deployed.

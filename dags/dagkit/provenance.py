@@ -52,7 +52,7 @@ def environment(stage: Stage) -> dict[str, str]:
 
 def checkout_runtime(project: str) -> dict:
     """A source checkout has no release manifest: the runtime's own manifest, once built."""
-    path = dagkit.project_dir(project) / "venv.manifest.json"
+    path = dagkit.project_dir(project) / dagkit.RUNTIME_MANIFEST
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
