@@ -211,13 +211,14 @@ def listed_jobs(output: str) -> dict[str, tuple[str, str]]:
 def test_gitlab_ci_local_lists_the_stages_and_honours_the_rules(gitlab_ci_local, checkout):
     on_tag = gcl(gitlab_ci_local, checkout, "--list", "--variable", f"CI_COMMIT_TAG={TAG}")
     assert listed_jobs(on_tag.stdout) == {
-        "test": ("test", "on_success"), "build": ("build", "on_success"),
+        "lint": ("test", "on_success"), "test": ("test", "on_success"), "build": ("build", "on_success"),
         "publish": ("publish", "on_success"), "release": ("release", "on_success"),
         "deploy": ("deploy", "manual")}
     # A feature branch without a tag builds, but neither publishes nor deploys.
     branch = gcl(gitlab_ci_local, checkout, "--list", "--variable", "CI_COMMIT_BRANCH=feature",
                  "--variable", "CI_COMMIT_REF_NAME=feature", "--unset-variable", "CI_COMMIT_TAG")
-    assert listed_jobs(branch.stdout) == {"test": ("test", "on_success"), "build": ("build", "on_success")}
+    assert listed_jobs(branch.stdout) == {"lint": ("test", "on_success"), "test": ("test", "on_success"),
+                                          "build": ("build", "on_success")}
 
 
 def test_gitlab_ci_local_renders_the_pipeline(gitlab_ci_local, checkout):
