@@ -53,14 +53,20 @@ def article_dois(article: dict) -> list[str]:
 
 def doi_batches(articles: list[dict], max_dois: int = 100) -> list[list[dict]]:
     """Group articles so that each request filters on at most max_dois DOIs."""
-    batches, cur, n = [], [], 0
-    for art in articles:
-        k = len(article_dois(art))
-        if cur and n + k > max_dois:
+    return packed(articles, lambda art: len(article_dois(art)), max_dois)
+
+
+def packed(items: list[dict], weight, limit: int, max_items: int | None = None) -> list[list[dict]]:
+    """Consecutive groups of items whose weights add up to at most limit (an item heavier than
+    limit goes alone), of at most max_items each."""
+    batches, cur, total = [], [], 0
+    for item in items:
+        w = weight(item)
+        if cur and (total + w > limit or (max_items is not None and len(cur) >= max_items)):
             batches.append(cur)
-            cur, n = [], 0
-        cur.append(art)
-        n += k
+            cur, total = [], 0
+        cur.append(item)
+        total += w
     if cur:
         batches.append(cur)
     return batches
@@ -137,17 +143,8 @@ def title_batches(articles: list[dict], max_titles: int,
                   max_bytes: int = TITLE_QUERY_MAX_BYTES) -> list[list[dict]]:
     """Group articles (each with a searchable title) so that one search asks for at most
     max_titles titles in a URL-encoded query of at most max_bytes."""
-    batches, cur, size = [], [], 0
-    for art in articles:
-        n = len(quote_plus(title_group(art["title"]))) + len(quote_plus(" OR "))
-        if cur and (len(cur) >= max_titles or size + n > max_bytes):
-            batches.append(cur)
-            cur, size = [], 0
-        cur.append(art)
-        size += n
-    if cur:
-        batches.append(cur)
-    return batches
+    return packed(articles, lambda art: len(quote_plus(title_group(art["title"]))) + len(quote_plus(" OR ")),
+                  max_bytes, max_titles)
 
 
 def title_similarity(a: str | None, b: str | None) -> float:
