@@ -10,6 +10,7 @@ import it: the platform does not keep a second copy of what the DAG gives a task
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -42,7 +43,10 @@ def dagkit(root: Path):
 def unpacked(root: Path, project: str) -> Path:
     """The project's runtime, unpacked (once per archive), built from its current sources."""
     folder = root / project
-    if not runtime.is_current(folder):
+    # Its verdict on stderr: a scripted shell's stdout is its commands' alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        current = runtime.is_current(folder)
+    if not current:
         raise PlatformError(f"the runtime of {project} is missing or stale: run `make venv PROJECT={project}`")
     archive = folder / RUNTIME_ARCHIVE
     target = root / CACHE / f"{project}-{sha256_of(archive)[:16]}"
