@@ -38,7 +38,7 @@ DOCKER ?= docker
 # The tests build images and runtimes the way make does.
 export BASE_IMAGE BUILDER_BASE_IMAGE EXTRA_CA_BUNDLE
 
-.PHONY: help install lock test test-projects test-platform venv builder-image image image-projects archive \
+.PHONY: help install lock lint test test-projects test-platform venv builder-image image image-projects archive \
         deploy rollback status deploy-local-build airflow backfill demo shell run spark-history docker-engine version bench clean
 
 help: ## list the targets
@@ -73,7 +73,10 @@ lock: $(PLATFORM) ## re-resolve requirements/platform.lock and every project's l
 # JUNIT_DIR=dir: each suite also writes a JUnit report, dir/<suite>.xml (CI shows them).
 junit = $(if $(JUNIT_DIR),--junitxml=$(abspath $(JUNIT_DIR))/$(1).xml)
 
-test: test-projects test-platform ## run every test: each project's suite in its own env, then the platform's
+lint: $(PLATFORM) ## lint every Python file of the repository with ruff (ruff.toml)
+	$(VENV)/bin/ruff check .
+
+test: lint test-projects test-platform ## run every test: lint, each project's suite in its own env, then the platform's
 
 test-projects: $(foreach p,$(PROJECTS),$(p)/.venv/.installed) ## run each project's tests [PROJECT=name]
 	@for p in $(PROJECTS); do \

@@ -29,10 +29,11 @@ Backfill a range from the UI (DAG > Trigger > Backfill) or `make backfill DAG=ar
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.sdk import DAG, Param
+
 # @task from its own module: the DAG processor imports the airflow.* modules a file names before it
 # forks the parser, and this one (the standard provider's operators behind @task) costs ~0.1 s a parse.
 from airflow.sdk.definitions.decorators import task
@@ -47,7 +48,7 @@ data_dir = dagkit.data_path(config["data"])
 with DAG(
     dag_id="arxlive",
     schedule="0 3 * * 0-4",
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,  # backfills still work: make backfill, or the UI
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Param
+
 # @task from its own module: the DAG processor imports the airflow.* modules a file names before it
 # forks the parser, and this one (the standard provider's operators behind @task) costs ~0.1 s a parse.
 from airflow.sdk.definitions.decorators import task

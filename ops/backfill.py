@@ -44,7 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[2])
     parser.add_argument("--dag", required=True, help="DAG id")
     parser.add_argument("--from", dest="start", required=True, type=iso_date, metavar="YYYY-MM-DD", help="first logical date")
-    parser.add_argument("--to", dest="end", required=True, type=iso_date, metavar="YYYY-MM-DD", help="last logical date (included)")
+    parser.add_argument("--to", dest="end", required=True, type=iso_date, metavar="YYYY-MM-DD",
+                        help="last logical date (included)")
     parser.add_argument("--url", default=os.environ.get("AIRFLOW_API_URL", DEFAULT_URL), help="Airflow's URL (%(default)s)")
     parser.add_argument("--username", default=os.environ.get("AIRFLOW_API_USER", DEFAULT_USER))
     parser.add_argument("--password", default=os.environ.get("AIRFLOW_API_PASSWORD"))

@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def main() -> int:
@@ -42,7 +42,7 @@ def main() -> int:
         sys.exit(f"no DAG {args.dag_id!r} in {args.dags_folder} (DAGs there: {', '.join(sorted(bag.dag_ids))})")
     for task in dag.tasks:
         task.retries = 0
-    run = dag.test(logical_date=args.logical_date.replace(tzinfo=timezone.utc), run_conf=args.conf)
+    run = dag.test(logical_date=args.logical_date.replace(tzinfo=UTC), run_conf=args.conf)
     print(f"DAG RUN STATE: {run.state}")
     return 0 if run.state == "success" else 1
 

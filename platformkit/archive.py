@@ -27,7 +27,7 @@ import json
 import os
 import sys
 import tarfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from detect_secrets import SecretsCollection
@@ -37,7 +37,15 @@ from platformkit import images, runtime
 from platformkit.errors import PlatformError
 from platformkit.files import sha256_of
 from platformkit.git import git
-from platformkit.layout import DAGS, MANIFEST, RUNTIME_ARCHIVE, RUNTIME_DIR, RUNTIME_MANIFEST, archive_name, checksum_path
+from platformkit.layout import (
+    DAGS,
+    MANIFEST,
+    RUNTIME_ARCHIVE,
+    RUNTIME_DIR,
+    RUNTIME_MANIFEST,
+    archive_name,
+    checksum_path,
+)
 from platformkit.log import prefixed
 from platformkit.untrusted import MemberPolicy, Refused, check_members
 from platformkit.version import check_version
@@ -158,7 +166,7 @@ def build_manifest(root: Path, version: str, files: list[Path], links: dict[Path
     return {
         "version": version,
         "git_sha": git(root, "rev-parse", "HEAD") or None,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "projects": sorted(runtimes),
         "runtimes": {name: {k: m[k] for k in ("project_version", "backend", "python_version",
                                                  "python_path", "inputs_hash", "archive_sha256")}

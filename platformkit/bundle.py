@@ -88,7 +88,8 @@ def check_store(store: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"release_store must be a folder or an http(s) URL, not {parts.scheme}://...")
     if parts.username or parts.password:
-        raise ValueError("release_store must not hold credentials: put them in the release_store connection or DEPLOY_AUTH_HEADER")
+        raise ValueError("release_store must not hold credentials: "
+                         "put them in the release_store connection or DEPLOY_AUTH_HEADER")
     return store
 
 

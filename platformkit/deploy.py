@@ -44,8 +44,21 @@ from typing import IO
 from platformkit import images
 from platformkit.errors import PlatformError
 from platformkit.files import Busy, acquire, sha256_of, write_atomically
-from platformkit.layout import (CHECKSUM_SUFFIX, CURRENT, IN_USE, INCOMING, LEGACY_HISTORY, LOCK, MANIFEST, NEW_LINK, RELEASES,
-                                RUNTIME_ARCHIVE, RUNTIME_DIR, STATE, checksum_path)
+from platformkit.layout import (
+    CHECKSUM_SUFFIX,
+    CURRENT,
+    IN_USE,
+    INCOMING,
+    LEGACY_HISTORY,
+    LOCK,
+    MANIFEST,
+    NEW_LINK,
+    RELEASES,
+    RUNTIME_ARCHIVE,
+    RUNTIME_DIR,
+    STATE,
+    checksum_path,
+)
 from platformkit.log import prefixed
 from platformkit.untrusted import MemberPolicy, Refused, download
 from platformkit.version import check_version

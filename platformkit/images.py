@@ -95,7 +95,8 @@ def require_runtime(project: Path, base_image: str) -> dict:
         raise ImageError(f"{name} has no up-to-date runtime: run `make venv PROJECT={name}` first")
     manifest = json.loads((project / RUNTIME_MANIFEST).read_text())
     if sha256_of(project / RUNTIME_ARCHIVE) != manifest["archive_sha256"]:
-        raise ImageError(f"{name}/{RUNTIME_ARCHIVE} does not match its {RUNTIME_MANIFEST}: run `make venv PROJECT={name} FORCE=true`")
+        raise ImageError(f"{name}/{RUNTIME_ARCHIVE} does not match its {RUNTIME_MANIFEST}: "
+                         f"run `make venv PROJECT={name} FORCE=true`")
     # A venv-packed runtime links to its interpreter (a conda-packed one carries it).
     python = manifest.get("python_path")
     if python and docker("run", "--rm", "--entrypoint", "test", base_image, "-x", python).returncode != 0:

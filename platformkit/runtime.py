@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from platformkit.errors import PlatformError
@@ -187,7 +187,7 @@ def build(project: Path, backend: str, frontend: str | None, digest: str) -> dic
             "backend": backend,
             "builder": builder_identity(backend),
             "inputs_hash": digest,
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "archive_sha256": sha256_of(packed),
             "archive_bytes": packed.stat().st_size,
             "packages": installed_packages(env),

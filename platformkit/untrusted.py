@@ -133,7 +133,8 @@ def check_members(archive: Path, policy: MemberPolicy) -> None:
 
 def origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
-    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
 class SameOriginCredentials(urllib.request.HTTPRedirectHandler):

@@ -124,7 +124,7 @@ def main() -> None:
                 for name, seconds in processor_parse_times(dags, env).items():
                     samples.setdefault(name, []).append(seconds)
             median = {name: statistics.median(values) * 1000 for name, values in samples.items()}
-            extra_ms = {name: statistics.median(s - e for s, e in zip(values, samples["empty_dag.py"])) * 1000
+            extra_ms = {name: statistics.median(s - e for s, e in zip(values, samples["empty_dag.py"], strict=True)) * 1000
                         for name, values in samples.items()}
             print(f"DAG file parse time under `airflow dag-processor` (median of {runs} runs, loop {LOOPS} of each)")
             print(f"  {'file':<22} {'parse, ms':>10} {'extra over empty, ms':>21}  budget {BUDGET_MS:.0f} ms")

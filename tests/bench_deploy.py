@@ -59,7 +59,7 @@ def main() -> None:
             archive = work / "dist/platform-airflow-dags-bench.tar.gz"
         sides = {f"{args.baseline} (before)": [old], "this checkout": ["-m", "platformkit"]}
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
-        for name, deploy in sides.items():  # one warm-up each: the page cache holds the archive for both
+        for deploy in sides.values():  # one warm-up each: the page cache holds the archive for both
             timed_deploy(deploy, archive, work / "home")
         for _ in range(args.repeats):
             for name, deploy in sides.items():
@@ -73,7 +73,7 @@ def main() -> None:
             print(f"  {name:<22} {figures[name][0]:10.2f} {figures[name][1]:11.2f} {figures[name][2]:14.2f}")
         before, after = (figures[name] for name in sides)
         print(f"  {'ratio (this / before)':<22} " + " ".join(
-            f"{a / b:{width}.3f}" for a, b, width in zip(after, before, (10, 11, 14))))
+            f"{a / b:{width}.3f}" for a, b, width in zip(after, before, (10, 11, 14), strict=True)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

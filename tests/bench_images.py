@@ -25,10 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-from bench_platform import parse_times  # noqa: E402
+from bench_platform import parse_times
 
 from platformkit import images
+
+REPO = Path(__file__).resolve().parents[1]
 
 RUNS = 3
 

@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW = VENV_BIN / "airflow"
 from platformkit.localenv import airflow_env  # noqa: E402
+
 # Airflow imported in this process (DagBag) must not touch ~/airflow or load the examples.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="platform-tests-airflow-"))
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"

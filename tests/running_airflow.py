@@ -96,7 +96,7 @@ class RunningAirflow:
         return self.home / "component-logs"
 
     @classmethod
-    def start(cls, home: Path, env: dict[str, str], timeout: float = 180) -> "RunningAirflow":
+    def start(cls, home: Path, env: dict[str, str], timeout: float = 180) -> RunningAirflow:
         port = free_port()
         airflow = cls(home, running_env(env, port), f"http://localhost:{port}")
         airflow.log_dir.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from conftest import REPO, build_archive
+from conftest import build_archive
 
 ARCHIVE = ("-m", "platformkit", "archive")
 PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1xq8Jb3Wm0r\n-----END RSA PRIVATE KEY-----\n"

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, VENV_BIN, run
 
 CI_FILE = REPO / ".gitlab-ci.yml"
@@ -55,8 +54,9 @@ def test_the_stages_and_what_each_job_runs():
     assert config["stages"] == ["test", "build", "publish", "release", "deploy"]
     jobs = {name: job for name, job in config.items() if isinstance(job, dict) and "script" in job}
     assert {name: job["stage"] for name, job in jobs.items()} == {
-        "test": "test", "build": "build", "publish": "publish", "release": "release", "deploy": "deploy"}
+        "lint": "test", "test": "test", "build": "build", "publish": "publish", "release": "release", "deploy": "deploy"}
     assert "make test JUNIT_DIR=reports" in jobs["test"]["script"]
+    assert jobs["lint"]["script"] == ["make lint"]
     assert "condaforge/miniforge3" in jobs["build"]["image"]
     assert "make venv SKIP_DOCKER=true" in jobs["build"]["script"]
     # Images are built from the runtimes just built, pushed to this project's registry, and the

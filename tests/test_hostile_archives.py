@@ -20,8 +20,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from conftest import REPO, deploy, live
+from conftest import deploy, live
 
 PYTHON_PATH = os.path.realpath(sys._base_executable)
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-
 from conftest import REPO, VENV_BIN, run
 
 GENERATOR_PYTHON = REPO / "image-matching/.venv/bin/python"

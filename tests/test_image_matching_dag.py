@@ -11,7 +11,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-
 from conftest import REPO, run
 
 GENERATOR_PYTHON = REPO / "image-matching/.venv/bin/python"

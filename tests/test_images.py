@@ -23,7 +23,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run
 
 pytestmark = pytest.mark.docker

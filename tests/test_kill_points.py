@@ -18,8 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from conftest import REPO, build_archive, deploy, live
+from conftest import build_archive, deploy, live
 
 DEPLOY = ("-m", "platformkit")
 # Runs `python -m platformkit`, killing it before its n-th file-system change (argv[1] = n).

@@ -8,9 +8,10 @@ import signal
 import subprocess
 import time
 
-from platformkit.airflow_api import AirflowAPI, generated_password
 from conftest import REPO
 from running_airflow import free_port, health, release_dag_ids
+
+from platformkit.airflow_api import AirflowAPI, generated_password
 
 
 def wait_for(check, timeout: float, what: str, log):

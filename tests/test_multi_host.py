@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from platformkit.airflow_api import AirflowAPI, NotFound
-from conftest import AIRFLOW, REPO, airflow_env, build_probe_release, run
+from conftest import AIRFLOW, airflow_env, build_probe_release, run
 from running_airflow import RunningAirflow, Watcher
 from services import postgres_server, redis_server, release_store_server
+
+from platformkit.airflow_api import AirflowAPI, NotFound
 
 pytestmark = pytest.mark.slow
 
@@ -159,7 +159,7 @@ def test_runs_keep_their_release_across_a_deploy_with_workers_on_other_hosts(ser
             workers = [start_worker("worker-a", "first", airflow.env, tmp_path / "worker-a-host"),
                        start_worker("worker-b", "second", airflow.env, tmp_path / "worker-b-host")]
             for worker in workers:
-                wait_until(lambda: " ready." in worker.log.read_text(errors="replace"), 180,
+                wait_until(lambda worker=worker: " ready." in worker.log.read_text(errors="replace"), 180,
                            f"celery {worker.name}", context)
             api = AirflowAPI(airflow.url, "admin", airflow.password())
 
@@ -184,10 +184,12 @@ def test_runs_keep_their_release_across_a_deploy_with_workers_on_other_hosts(ser
             api.patch(f"/variables/{GATE}", {"key": GATE, "value": "open"})
 
             runs = {}
+            def finished(run_id: str) -> dict | None:
+                run = api.get(f"/dags/{DAG}/dagRuns/{run_id}")
+                return run if run["state"] in ("success", "failed") else None
+
             for run_id in ("started-on-first", "started-on-second"):
-                runs[run_id] = wait_until(
-                    lambda: r if (r := api.get(f"/dags/{DAG}/dagRuns/{run_id}"))["state"] in ("success", "failed") else None,
-                    300, f"run {run_id} finished", context)
+                runs[run_id] = wait_until(lambda run_id=run_id: finished(run_id), 300, f"run {run_id} finished", context)
         finally:
             if watcher:
                 watcher.halt.set()
@@ -208,9 +210,9 @@ def test_runs_keep_their_release_across_a_deploy_with_workers_on_other_hosts(ser
             assert worker.releases() == {FIRST, SECOND}, worker.name
             assert not (worker.home / "current").exists()
         # One download per host and version: the deploy on the scheduler's host and each worker.
-        for version, archive in archives.items():
+        for archive in archives.values():
             assert store.fetched(archive.name) == 3, store.requests
-        print(f"\nworker task starts (bundle_prepare_ms: a fetch, or a version already there): "
+        print("\nworker task starts (bundle_prepare_ms: a fetch, or a version already there): "
               + ", ".join(f"{w.name} {r} {t}={w.prepare_ms(r, t)}" for w in workers for r in runs
                           for t in ("wait_for_gate", "say") if w.task_log(r, t)))
         assert watcher.samples >= 10, f"only {watcher.samples} polls answered"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "dags"))
@@ -63,7 +62,8 @@ def test_the_projects_contracts_parse(project):
      "stage names repeat"),
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\nconfig = ['/etc/shadow']\n",
      "config must list files in the project folder"),
-    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\noutputs = [{ name = 'o', uri = '{nowhere}/x', type = 'tsv' }]\n",
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\n"
+     "outputs = [{ name = 'o', uri = '{nowhere}/x', type = 'tsv' }]\n",
      "o: {nowhere} is not a data location (known: output, store)"),
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\noutputs = [{ name = 'o', uri = '/x' }]\n",
      "each entry is { name, uri, type }"),

@@ -6,7 +6,6 @@ import json
 import tomllib
 
 import pytest
-
 from conftest import REPO, run
 
 PROJECTS = sorted(p.parent.name for p in REPO.glob("*/pyproject.toml"))

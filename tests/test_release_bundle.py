@@ -11,10 +11,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from conftest import REPO, build_probe_release, run
-from platformkit.bundle import ReleaseBundle, ReleaseFetchError
+from conftest import build_probe_release, run
 from services import release_store_server
+
+from platformkit.bundle import ReleaseBundle, ReleaseFetchError
 
 TOKEN = "store-token-7c1e"
 

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, build_archive, deploy, git, live, run
 
 BUILD = ("-m", "platformkit", "build-runtime")

@@ -14,10 +14,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-from platformkit.airflow_api import AirflowAPI
 from conftest import REPO, run
 from running_airflow import RunningAirflow, Watcher, release_dag_ids
+
+from platformkit.airflow_api import AirflowAPI
 
 BACKFILL = REPO / "ops/backfill.py"
 GENERATOR_PYTHON = REPO / "image-matching/.venv/bin/python"

@@ -8,7 +8,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, make_variable, run
 
 pytestmark = pytest.mark.docker

@@ -100,7 +100,7 @@ def simulate(policy: EnrichPolicy, days: int, per_day: int, oa: FakeOpenAlex, ur
                     continue
                 clock["today"] = day
                 recs = [article(i, day) for i in range(n, n + per_day)]
-                for i, rec in zip(range(n, n + per_day), recs):
+                for i, rec in enumerate(recs, start=n):
                     w = work(i, rec)
                     if w is not None and w["id"] not in indexed_on:
                         indexed_on[w["id"]] = day + dt.timedelta(days=kind(i)[1])

@@ -65,10 +65,10 @@ def harvested(n: int):
             t0 = time.perf_counter()
             h = pipeline.harvest(cfg, rdir, WINDOW)
             t1 = time.perf_counter()
-            l = pipeline.load(store, rdir)
+            loaded = pipeline.load(store, rdir)
             t2 = time.perf_counter()
             try:
-                yield SimpleNamespace(urls=urls, cfg=cfg, store=store, harvest=h, load=l,
+                yield SimpleNamespace(urls=urls, cfg=cfg, store=store, harvest=h, load=loaded,
                                       harvest_s=t1 - t0, load_s=t2 - t1)
             finally:
                 store.close()

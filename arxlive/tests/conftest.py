@@ -19,9 +19,10 @@ PROJECT = Path(__file__).resolve().parents[1]
 # Luigi reads its configuration when first imported: the project's luigi.cfg, in-process too.
 os.environ.setdefault("LUIGI_CONFIG_PATH", str(PROJECT / "luigi.cfg"))
 
+from fakes import start_fakes  # noqa: E402
+
 from arxlive.config import load_config, prepare_data_dir  # noqa: E402
 from arxlive.store import Store  # noqa: E402
-from fakes import start_fakes  # noqa: E402
 
 ARXLIVE = str(Path(sys.executable).parent / "arxlive")
 DATE = "2026-11-20"
@@ -110,7 +111,7 @@ def start_cli(env: dict, *args, date=DATE) -> subprocess.Popen:
 
 
 def summary_of(output: str) -> dict:
-    lines = [l for l in output.splitlines() if l.startswith("ARXLIVE_SUMMARY ")]
+    lines = [line for line in output.splitlines() if line.startswith("ARXLIVE_SUMMARY ")]
     assert lines, f"no ARXLIVE_SUMMARY line in:\n{output[-3000:]}"
     return json.loads(lines[-1][len("ARXLIVE_SUMMARY "):])
 

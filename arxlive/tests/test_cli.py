@@ -10,12 +10,12 @@ import subprocess
 import time
 
 import pytest
+from conftest import fake_env, run_cli, start_cli, stats, summary_of
 from sqlalchemy import select
 
 from arxlive.cli import MaskingFilter
 from arxlive.lock import StoreLock
 from arxlive.store import Store, articles, authors
-from conftest import fake_env, run_cli, start_cli, stats, summary_of
 
 pytestmark = pytest.mark.cli
 
@@ -96,7 +96,7 @@ def test_bad_or_future_date_is_one_line_and_exit_2(fakes, tmp_path, date, messag
     oai, oa = fakes(5)
     r = run_cli(fake_env(oai, oa, tmp_path / "data"), date=date)
     assert r.returncode == 2 and r.stderr == f"arxlive: {message}" + (
-        f" (today is {dt.datetime.now(dt.timezone.utc).date()}, UTC)" if "future" in message else "") + "\n"
+        f" (today is {dt.datetime.now(dt.UTC).date()}, UTC)" if "future" in message else "") + "\n"
     assert stats(oai)["requests"] == 0 and not (tmp_path / "data").exists()
 
 

@@ -16,7 +16,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import PROJECT, require, stats, summary_of
 
 pytestmark = pytest.mark.docker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 
@@ -28,7 +29,7 @@ def test_consecutive_scheduled_windows_overlap_and_leave_no_gap():
         if day.weekday() in dates.RUN_WEEKDAYS:
             covered.append(dates.default_window(day))
         day += dt.timedelta(days=1)
-    for (f1, u1), (f2, u2) in zip(covered, covered[1:]):
+    for (_, u1), (f2, u2) in itertools.pairwise(covered):
         assert f2 < u1 <= u2      # each window starts before the previous one ended: an overlap, no gap
 
 

@@ -8,8 +8,7 @@ from urllib.parse import urlencode
 from urllib.request import urlopen
 
 import pytest
-
-from fakes.servers import Fault, FakeOpenAlex
+from fakes.servers import FakeOpenAlex, Fault
 
 
 def test_fault_specs():

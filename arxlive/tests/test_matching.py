@@ -6,6 +6,7 @@ import datetime as dt
 
 from arxlive import matching
 
+
 def test_dois():
     assert matching.normalize_doi("https://doi.org/10.1103/PhysRevD.1.2") == "10.1103/physrevd.1.2"
     assert matching.normalize_doi("not a doi") is None
@@ -15,7 +16,7 @@ def test_dois():
 
 
 def test_doi_batches_respect_the_or_limit():
-    arts = [{"id": f"2611.{i:05d}", "doi": "10.1/x%d" % i if i % 2 else None} for i in range(101)]
+    arts = [{"id": f"2611.{i:05d}", "doi": f"10.1/x{i}" if i % 2 else None} for i in range(101)]
     batches = matching.doi_batches(arts, 100)
     assert [a for b in batches for a in b] == arts
     assert all(sum(len(matching.article_dois(a)) for a in b) <= 100 for b in batches)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from fakes import fixtures
 
 from arxlive import matching
 from arxlive.http import TransientError
 from arxlive.openalex import BudgetSpent, OpenAlexClient, _results, checked_works, work_problem
-from fakes import fixtures
 
 GOOD = fixtures.works_for(0)[0]
 

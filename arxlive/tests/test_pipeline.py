@@ -9,10 +9,10 @@ import datetime as dt
 import json
 
 import pytest
-
-from arxlive import pipeline
 from conftest import stats
 from fakes import fixtures
+
+from arxlive import pipeline
 
 D = dt.date(2026, 11, 20)
 TODAY = dt.date(2026, 11, 20)
@@ -27,10 +27,10 @@ class Sleeps(list):
 def run_steps(cfg, store, date=D, window=WINDOW, today=TODAY, sleep=None):
     rdir = pipeline.run_dir(cfg, date, window)
     h = pipeline.harvest(cfg, rdir, window, sleep=Sleeps() if sleep is None else sleep)
-    l = pipeline.load(store, rdir)
+    loaded = pipeline.load(store, rdir)
     e = pipeline.enrich(cfg, store, date, today=today, sleep=Sleeps() if sleep is None else sleep)
-    s = pipeline.export(cfg, store, date, h, l, e)
-    return h, l, e, s
+    s = pipeline.export(cfg, store, date, h, loaded, e)
+    return h, loaded, e, s
 
 
 def harvest(cfg, window=WINDOW, sleep=None):
@@ -54,10 +54,10 @@ def test_full_run_counts_and_export(fakes, make_cfg, store_for):
     oai, oa = fakes(60, page_size=10)
     cfg = make_cfg(oai, oa)
     store = store_for(cfg)
-    h, l, e, s = run_steps(cfg, store)
+    h, loaded, e, s = run_steps(cfg, store)
     x = expected(60)
     assert (h["records"], h["pages"]) == (60, 6)
-    assert (l["new"], l["deleted"], l["updated"]) == (x["live"], x["deleted"], 0)
+    assert (loaded["new"], loaded["deleted"], loaded["updated"]) == (x["live"], x["deleted"], 0)
     assert (e["doi_matched"], e["title_matched"], e["unmatched"], e["deferred"]) == (
         x["doi"], x["title"], x["unmatched"], 0)
     # one DOI request for the whole batch, then one search call for the titles of all the DOI misses
@@ -94,9 +94,9 @@ def test_same_date_twice_same_rows_and_no_enrichment_calls(fakes, make_cfg, stor
     for p in pipeline.run_dir(cfg, D, WINDOW).glob("pages/*"):
         p.unlink()
     # the same date again, harvesting the same records again
-    h, l, e, s = run_steps(cfg, store)
+    h, loaded, e, s = run_steps(cfg, store)
     assert store.snapshot() == before
-    assert (l["new"], l["updated"], l["unchanged"]) == (0, 0, 60)
+    assert (loaded["new"], loaded["updated"], loaded["unchanged"]) == (0, 0, 60)
     assert e["api"]["calls"] == 0 and stats(oa)["calls"] == calls
     assert open(s["export"], "rb").read() == export
 
@@ -105,7 +105,7 @@ def test_503_with_retry_after_is_honoured_within_bounds(fakes, make_cfg, store_f
     oai, oa = fakes(30, page_size=10)
     oai.faults.set("503=30@2*2")
     cfg = make_cfg(oai, oa, ARXLIVE_RETRY_AFTER_MAX="5")
-    store = store_for(cfg)
+    store_for(cfg)
     sleeps = Sleeps()
     h = harvest(cfg, sleep=sleeps)
     assert h["records"] == 30 and h["requests"] == 5
@@ -115,7 +115,7 @@ def test_503_with_retry_after_is_honoured_within_bounds(fakes, make_cfg, store_f
 def test_polite_delay_between_requests(fakes, make_cfg, store_for):
     oai, oa = fakes(30, page_size=10)
     cfg = make_cfg(oai, oa, ARXLIVE_OAI_DELAY="3")
-    store = store_for(cfg)
+    store_for(cfg)
     sleeps = Sleeps()
     harvest(cfg, sleep=sleeps)
     assert len(sleeps) == 2 and all(2.5 < s <= 3 for s in sleeps)
@@ -127,16 +127,16 @@ def test_transient_faults_recover_without_loss_or_duplicates(fault, fakes, make_
     oai.faults.set(fault)
     cfg = make_cfg(oai, oa)
     store = store_for(cfg)
-    h, l, e, s = run_steps(cfg, store)
+    h, loaded, e, s = run_steps(cfg, store)
     assert h["records"] == 30 and h["pages"] == 3
-    assert l["new"] + l["deleted"] == 30 and store.counts()["articles"] == 30
+    assert loaded["new"] + loaded["deleted"] == 30 and store.counts()["articles"] == 30
 
 
 def test_persistent_malformed_xml_is_a_clear_failure(fakes, make_cfg, store_for):
     oai, oa = fakes(30, page_size=10)
     oai.faults.set("malformed@2*inf")
     cfg = make_cfg(oai, oa)
-    store = store_for(cfg)
+    store_for(cfg)
     with pytest.raises(pipeline.StepError, match=r"page 2 .*gave up after 3 attempts.*malformed XML"):
         harvest(cfg)
 
@@ -155,16 +155,16 @@ def test_crash_mid_harvest_resumes_from_the_next_page(fakes, make_cfg, store_for
     reqs = oai_requests(oai)
     assert reqs[0] == {"verb": "ListRecords", "resumptionToken": page3_token}
     assert len(reqs) == 3 and h["pages"] == 5 and h["records"] == 50
-    l = pipeline.load(store, rdir)
+    loaded = pipeline.load(store, rdir)
     ids = [r["id"] for recs in pipeline.iter_pages(rdir) for r in recs]
-    assert len(ids) == len(set(ids)) == 50 and l["new"] + l["deleted"] == 50
+    assert len(ids) == len(set(ids)) == 50 and loaded["new"] + loaded["deleted"] == 50
 
 
 def test_bad_resumption_token_fails_clearly_and_next_run_restarts(fakes, make_cfg, store_for):
     oai, oa = fakes(30, page_size=10)
     oai.faults.set("badtoken@2")
     cfg = make_cfg(oai, oa)
-    store = store_for(cfg)
+    store_for(cfg)
     rdir = pipeline.run_dir(cfg, D, WINDOW)
     with pytest.raises(pipeline.StepError, match=r"badResumptionToken.*restarts the harvest of 2026-11-18\.\.2026-11-20"):
         harvest(cfg)
@@ -179,7 +179,7 @@ def test_no_records_match_is_nothing_new(fakes, make_cfg, store_for):
     oai.faults.set("nomatch")
     cfg = make_cfg(oai, oa)
     store = store_for(cfg)
-    h, l, e, s = run_steps(cfg, store)
+    h, loaded, e, s = run_steps(cfg, store)
     assert (h["records"], s["new"], s["api_calls"], s["exported"]) == (0, 0, 0, 0)
 
 
@@ -198,9 +198,9 @@ def test_deleted_records_are_marked_not_lost(fakes, make_cfg, store_for):
     run_steps(cfg, store)
     oai.faults.set("deleted")   # every 7th record now comes as a deleted header
     d2 = D + dt.timedelta(days=1)
-    h, l, e, s = run_steps(cfg, store, date=d2, window=(dt.date(2026, 11, 19), d2))
+    h, loaded, e, s = run_steps(cfg, store, date=d2, window=(dt.date(2026, 11, 19), d2))
     newly = [i for i in range(30) if i % 7 == 0 and i % 50 != 49]
-    assert l["deleted"] == len(newly)
+    assert loaded["deleted"] == len(newly)
     assert store.counts()["articles"] == 30
     with store.engine.connect() as c:
         from sqlalchemy import select
@@ -220,7 +220,7 @@ def test_budget_exhausted_run_completes_and_reports_deferred(fakes, make_cfg, st
     cfg = make_cfg(oai, oa, ARXLIVE_BUDGET_DAILY_USD="0.0054", ARXLIVE_BUDGET_MONTHLY_USD="1",
                    ARXLIVE_OPENALEX_MAX_DOIS="20", ARXLIVE_TITLE_SEARCH_BATCH="1")
     store = store_for(cfg)
-    h, l, e, s = run_steps(cfg, store)
+    h, loaded, e, s = run_steps(cfg, store)
     assert s["api_by_kind"]["search"]["calls"] == 5 and s["api_usd_left_today"] < 0.001 and s["deferred"] > 0
     assert s["enrich_note"] == "budget spent" and s["api_usd"] == round(sum(
         k["usd"] for k in s["api_by_kind"].values()), 6)
@@ -273,7 +273,7 @@ def test_openalex_429_recovers_and_outage_defers(fakes, make_cfg, store_for):
     oa.faults.set("429=1*2")
     cfg = make_cfg(oai, oa)
     store = store_for(cfg)
-    h, l, e, s = run_steps(cfg, store)
+    h, loaded, e, s = run_steps(cfg, store)
     assert s["deferred"] == 0 and s["enriched"] == expected(20)["doi"] + expected(20)["title"]
     assert s["api_calls"] == stats(oa)["calls"]   # retries count against the budget too
 
@@ -332,7 +332,7 @@ def test_credentials_in_the_oai_url_are_never_written(fakes, make_cfg, store_for
     cfg = make_cfg(oai, oa, ARXLIVE_OAI_URL=url)
     store = store_for(cfg)
     caplog.set_level("INFO")
-    h, l, e, s = run_steps(cfg, store)
+    h, loaded, e, s = run_steps(cfg, store)
     assert h["records"] == 20
     written = caplog.text + "".join(p.read_text() for p in cfg.mode_dir.rglob("*.json*"))
     assert "pa55-w0rd" not in written and "harvester" not in written

@@ -7,9 +7,9 @@ import hashlib
 import json
 
 import pytest
+from test_pipeline import run_steps
 
 from arxlive import provenance
-from test_pipeline import run_steps
 
 FACTS = {"release": {"version": "2026.11.1", "git_sha": "ab" * 20}, "runtime_sha256": None,
          "image": {"reference": "localhost/arxlive@sha256:" + "cd" * 32, "image_id": "sha256:" + "ef" * 32},

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from conftest import fake_env, run_cli, stats, summary_of
+from test_pipeline import WINDOW, D, expected, run_steps
 
 from arxlive import pipeline
 from arxlive.lock import StoreLock, StoreLocked
 from arxlive.store import Store
-from conftest import fake_env, run_cli, stats, summary_of
-from test_pipeline import WINDOW, D, expected, run_steps
 
 
 def test_pipeline_on_a_server_store_same_rows_on_rerun(fakes, make_cfg, server_db):
@@ -17,16 +17,16 @@ def test_pipeline_on_a_server_store_same_rows_on_rerun(fakes, make_cfg, server_d
     assert cfg.store_url.startswith(("postgresql", "mysql"))
     store = Store(cfg.store_url).create()
     try:
-        h, l, e, s = run_steps(cfg, store)
+        h, loaded, e, s = run_steps(cfg, store)
         x = expected(60)
-        assert (l["new"], l["deleted"]) == (x["live"], x["deleted"])
+        assert (loaded["new"], loaded["deleted"]) == (x["live"], x["deleted"])
         assert s["enriched"] == x["doi"] + x["title"] and s["unmatched"] == x["unmatched"]
         before, calls = store.snapshot(), stats(oa)["calls"]
         for p in pipeline.run_dir(cfg, D, WINDOW).glob("pages/*"):
             p.unlink()
-        h, l, e, s = run_steps(cfg, store)
+        h, loaded, e, s = run_steps(cfg, store)
         assert store.snapshot() == before and e["api"]["calls"] == 0 and stats(oa)["calls"] == calls
-        assert l["unchanged"] == 60
+        assert loaded["unchanged"] == 60
         # non-ASCII and TeX survive the round trip
         assert any("ő" in (r[5] or "") or "ö" in (r[5] or "") for r in before if len(r) > 5)
         # the ledger counts per day, in micro-dollars

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from fakes import fixtures
 from sqlalchemy import create_engine, text
 
 from arxlive import records
 from arxlive.store import Store
-from fakes import fixtures
 
 
 def load(store, recs):

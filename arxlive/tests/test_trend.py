@@ -10,9 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import require
 
 from arxlive import trend
-from conftest import require
 
 D = dt.date(2026, 11, 20)
 

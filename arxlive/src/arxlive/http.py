@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Callable
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
@@ -99,7 +99,7 @@ class Policy:
     delay: float = 0.0          # polite minimum gap between request starts
 
     @classmethod
-    def from_config(cls, cfg, delay: float = 0.0) -> "Policy":
+    def from_config(cls, cfg, delay: float = 0.0) -> Policy:
         return cls(cfg.max_retries, cfg.backoff_base, cfg.backoff_max, cfg.retry_after_max, cfg.http_timeout, delay)
 
 

@@ -56,7 +56,7 @@ class StoreLock:
         self.store, self.name, self.what = store, name, what
         self.heartbeat_every, self.stale_after = heartbeat_every, stale_after
         self.host = socket.gethostname()
-        started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self.owner = f"{self.host}:{os.getpid()}:{started}"[:190]
         self.row = {"name": name, "owner": self.owner, "host": self.host, "pid": os.getpid(), "started": started,
                     "what": what}

@@ -37,7 +37,7 @@ def run_dir(cfg: Config, run_date: dt.date, window: tuple[dt.date, dt.date]) -> 
 
 
 def utc_today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
 # ------------------------------------------------------------------------------------ harvest

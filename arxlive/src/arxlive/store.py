@@ -13,9 +13,31 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import (BigInteger, Boolean, Column, Date, Float, ForeignKey, Integer, MetaData, String, Table,
-                        Text, and_, bindparam, create_engine, delete, event, func, inspect, insert, or_, select,
-                        text, update)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from . import records
@@ -138,7 +160,7 @@ class Store:
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.close()
 
-    def create(self) -> "Store":
+    def create(self) -> Store:
         metadata.create_all(self.engine)
         have = inspect(self.engine)
         with self.engine.begin() as conn:

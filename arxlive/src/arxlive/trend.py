@@ -61,7 +61,7 @@ def chart_png(summaries: list[dict], run_date: dt.date, days: int = DAYS) -> byt
 def page(summaries: list[dict], run_date: dt.date, mode: str) -> str:
     png = base64.b64encode(chart_png(summaries, run_date)).decode("ascii")
     title = f"arxlive {mode}: the {DAYS} days to {run_date}"
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("date", *(l for _, l in SERIES), "OpenAlex calls", "cost $"))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("date", *(label for _, label in SERIES), "OpenAlex calls", "cost $"))
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
             s["date"], *(s.get(k) or 0 for k, _ in SERIES), s.get("api_calls") or 0, f"{s.get('api_usd') or 0:.4f}"))

@@ -44,7 +44,7 @@ class Fault:
     times: float = 1
 
     @classmethod
-    def parse(cls, spec: str, allowed: set[str]) -> "Fault":
+    def parse(cls, spec: str, allowed: set[str]) -> Fault:
         m = re.fullmatch(r"\s*([a-z0-9]+)(?:=([^@*]+))?(?:@(\d+))?(?:\*(\d+|inf))?\s*", spec)
         if not m or m.group(1) not in allowed:
             raise ValueError(f"bad fault spec {spec!r}; kinds: {', '.join(sorted(allowed))}")
@@ -108,7 +108,7 @@ class _Base(ThreadingHTTPServer):
             self.calls = 0
         self.faults.set([])
 
-    def start(self) -> "_Base":
+    def start(self) -> _Base:
         self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
                                        name=type(self).__name__, daemon=True)
         self.thread.start()
@@ -285,7 +285,7 @@ class OAIHandler(_Handler):
         srv: FakeOAI = self.server
         attrs = "".join(f' {k}="{escape(v)}"' for k, v in params.items() if k in (
             "verb", "metadataPrefix", "from", "until", "set", "resumptionToken"))
-        now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return ('<?xml version="1.0" encoding="UTF-8"?>\n'
                 '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/" '
                 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
@@ -411,7 +411,7 @@ class BooleanQuery:
     """OpenAlex's boolean search syntax: AND, OR, NOT (upper case), parentheses, "phrases";
     words with no operator between them are AND-ed. Evaluated over the fake's word index."""
 
-    def __init__(self, srv: "FakeOpenAlex", query: str):
+    def __init__(self, srv: FakeOpenAlex, query: str):
         self.srv, self.tokens, self.pos = srv, _BOOL_TOKEN.findall(query), 0
 
     @staticmethod

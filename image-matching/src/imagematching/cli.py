@@ -7,7 +7,7 @@ import os
 import sys
 import tomllib
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from imagematching import provenance, rules
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         report = job.run(spark, job.Run(
             input=args.input, output=output, snapshot=args.snapshot, wikis=args.wikis,
             dataset_id=args.dataset_id or str(uuid.uuid4()),
-            insertion_ts=datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None),
+            insertion_ts=datetime.now(UTC).replace(microsecond=0, tzinfo=None),
             platform_facts=args.platform_facts,
         ), on_phase=log_phase)
     except (io.InputError, StorageError) as error:

@@ -57,11 +57,11 @@ def chart_png(report: dict) -> bytes:
     coverage_axes.set_title("Unillustrated articles")
     coverage_axes.legend(loc="lower right", fontsize="small")
     left = [0] * len(rows)
-    for source, color in zip(SOURCES, ("#1b9e77", "#d95f02", "#7570b3")):
+    for source, color in zip(SOURCES, ("#1b9e77", "#d95f02", "#7570b3"), strict=True):
         values = [r["by_source"][source] for r in rows]
         source_axes.barh(wikis, values, left=left, color=color,
                          label=f"{source} ({rules.SOURCE_RATING[source]})")
-        left = [a + b for a, b in zip(left, values)]
+        left = [a + b for a, b in zip(left, values, strict=True)]
     source_axes.set_title("Candidates by source (confidence)")
     source_axes.legend(loc="best", fontsize="small")
     figure.suptitle(f"Image matching coverage, snapshot {report['snapshot']}")
@@ -104,7 +104,9 @@ image. Candidates are counted per suggested image (up to {rules.MAX_CANDIDATES} 
 source has one confidence: {', '.join(f'{s} {r}' for s, r in rules.SOURCE_RATING.items())}.</p>
 <table id="coverage">
 <thead>
-<tr><th></th><th colspan="3" class="group">articles</th><th colspan="{len(SOURCES)}" class="group">candidates by source</th><th colspan="{len(rules.RATINGS)}" class="group">by confidence</th></tr>
+<tr><th></th><th colspan="3" class="group">articles</th>
+<th colspan="{len(SOURCES)}" class="group">candidates by source</th>
+<th colspan="{len(rules.RATINGS)}" class="group">by confidence</th></tr>
 <tr>{header}</tr>
 </thead>
 <tbody>

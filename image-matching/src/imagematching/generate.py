@@ -52,7 +52,7 @@ def generate(pages: int, wikis: int, snapshot: str, seed: int = 1) -> dict[str, 
     sizes = wiki_sizes(pages, wikis)
     items = max(sizes)
 
-    for wiki, size in zip(wiki_names(wikis), sizes):
+    for wiki, size in zip(wiki_names(wikis), sizes, strict=True):
         for j in range(size):
             page_id, item = j + 1, j + 1
             redirect = rng.random() < 0.04

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 ENVIRONMENT_VARIABLE = "PLATFORM_PROVENANCE"
 SIDECAR = "_provenance.json"
@@ -40,7 +40,7 @@ def record(facts: dict, params: dict, inputs: list[dict], outputs: list[str], st
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def host() -> str:

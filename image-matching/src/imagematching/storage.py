@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -100,7 +101,7 @@ class Storage:
 
     def stat(self, uri: str) -> dict:
         """Size in bytes of a file or a folder's files, and the latest modification time (UTC, ISO)."""
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         path, fs = self._path(uri)
         files = fs.listFiles(path, True)
@@ -108,7 +109,7 @@ class Storage:
         while files.hasNext():
             status = files.next()
             size, latest = size + status.getLen(), max(latest, status.getModificationTime())
-        modified = datetime.fromtimestamp(latest / 1000, timezone.utc).isoformat(timespec="milliseconds")
+        modified = datetime.fromtimestamp(latest / 1000, UTC).isoformat(timespec="milliseconds")
         return {"bytes": size, "modified": modified}
 
     def mkdirs(self, uri: str) -> None:
