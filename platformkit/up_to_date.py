@@ -10,7 +10,7 @@ path or file:// URI cannot be checked here, so its stage runs again. Standard li
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -33,7 +33,7 @@ def stat(path: Path) -> dict | None:
                                             and not (p.name.startswith(".") and p.name.endswith(".crc"))]
     latest = max((p.stat().st_mtime_ns // 1_000_000 for p in files), default=0)
     return {"bytes": sum(p.stat().st_size for p in files),
-            "modified": datetime.fromtimestamp(latest / 1000, timezone.utc).isoformat(timespec="milliseconds")}
+            "modified": datetime.fromtimestamp(latest / 1000, UTC).isoformat(timespec="milliseconds")}
 
 
 def sidecars(fixed_uri: str) -> list[Path]:

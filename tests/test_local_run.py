@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, run
 
 GENERATOR_PYTHON = REPO / "image-matching/.venv/bin/python"
