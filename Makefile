@@ -39,7 +39,7 @@ DOCKER ?= docker
 export BASE_IMAGE BUILDER_BASE_IMAGE EXTRA_CA_BUNDLE
 
 .PHONY: help install lock lint test test-projects test-platform venv builder-image image image-projects archive \
-        deploy rollback status deploy-local-build airflow backfill demo spark-history docker-engine version bench clean
+        deploy rollback status deploy-local-build airflow backfill demo shell run spark-history docker-engine version bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}'
@@ -144,6 +144,14 @@ airflow: $(PLATFORM) ## run Airflow (standalone, UI on :8080) on the deployed re
 	@# local.env is KEY=VALUE without quoting (values hold spaces and JSON), so it is exported line by line.
 	while IFS= read -r line; do case "$$line" in ''|'#'*) ;; *) export "$$line";; esac; done < local.env; \
 	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH AIRFLOW__CORE__DAGS_FOLDER=$(AIRFLOW_HOME)/current/dags exec airflow standalone
+
+shell: $(PLATFORM) ## a shell in PROJECT's runtime, as its DAG task has it; runs stdin's commands when not a terminal
+	@test -n "$(PROJECT)" || { echo "make shell PROJECT=<project>" >&2; exit 1; }
+	@$(VPY) -m platformkit shell $(PROJECT)
+
+run: $(PLATFORM) ## run PROJECT's stages here without Airflow, skipping those up to date [STAGE=s] [ARGS="..."]
+	@test -n "$(PROJECT)" || { echo "make run PROJECT=<project> [STAGE=s] [ARGS=...]" >&2; exit 1; }
+	@$(VPY) -m platformkit run $(if $(STAGE),--stage $(STAGE)) $(PROJECT) $(ARGS)
 
 demo: $(PLATFORM) ## build, deploy into $AIRFLOW_HOME and run both pipelines for one date through Airflow [DATE=YYYY-MM-DD]
 	$(VPY) ops/demo.py $(if $(DATE),--date $(DATE))

@@ -7,6 +7,8 @@
     deploy ARCHIVE --airflow-home DIR [--keep 5] [--keep-fetched 3]
     rollback --airflow-home DIR
     status --airflow-home DIR
+    shell PROJECT                                 a shell in a spark project's runtime (commands from stdin when not a terminal)
+    run [--stage S] PROJECT [ARGS...]             a project's stages here, without Airflow, skipping those up to date
 
 The modules raise PlatformError; only this one turns it into an exit status: one line on stderr,
 ``<tool>: error: <message>``, and status 1 (2 for bad arguments, argparse's). deploy, rollback,
@@ -21,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from platformkit import deploy, images, runtime, version
+from platformkit import deploy, images, launch, runtime, shell, version
 from platformkit.errors import PlatformError
 
 
@@ -68,6 +70,16 @@ def run_deploy(args) -> int:
     return 0
 
 
+def run_shell(args) -> int:
+    shell.open_shell(args.root, args.project)
+    return 0  # not reached: the shell replaced this process
+
+
+def run_stages(args) -> int:
+    launch.run(args.root, args.project, args.stage, args.args)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python3 -m platformkit", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -101,6 +113,16 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--root", type=Path, default=Path("."), help="the checkout (default: .)")
     sub.add_argument("--dist", type=Path, default=Path("dist"), help="where to write (default: dist)")
     sub.add_argument("--image-repository", help="pin the images of container projects, <repository>/<project>:<version>")
+
+    sub = command("shell", shell, run_shell, "shell")
+    sub.add_argument("project", help="the project folder's name")
+    sub.add_argument("--root", type=Path, default=Path("."), help="the checkout (default: .)")
+
+    sub = command("run", launch, run_stages, "run")
+    sub.add_argument("project", help="the project folder's name")
+    sub.add_argument("--root", type=Path, default=Path("."), help="the checkout (default: .)")
+    sub.add_argument("--stage", help="run this stage only (default: every stage, dependencies first)")
+    sub.add_argument("args", nargs=argparse.REMAINDER, help="the entry point's arguments")
 
     for name in ("deploy", "rollback", "status"):
         sub = command(name, deploy, run_deploy, "deploy")

@@ -1,0 +1,83 @@
+"""Whether a stage's outputs are up to date, from their provenance sidecars (as Luigi's
+``complete()`` asks its targets): each output has a sidecar of a run with the same arguments,
+whose config, runtime and inputs are still what they are now, and whose outputs still exist.
+
+Inputs are compared the way the stage recorded them (bytes and the latest modification, as
+Hadoop's local FileSystem lists a folder: checksum files hidden); an input that is not a local
+path or file:// URI cannot be checked here, so its stage runs again. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+SIDECAR = "_provenance.json"
+SIDECAR_SUFFIX = ".provenance.json"
+
+
+def local_path(uri: str) -> Path | None:
+    if "://" not in uri:
+        return Path(uri)
+    parsed = urlparse(uri)
+    return Path(parsed.path) if parsed.scheme == "file" and parsed.netloc in ("", "localhost") else None
+
+
+def stat(path: Path) -> dict | None:
+    """{bytes, modified} of a file or of a folder's files (as imagematching's Storage.stat)."""
+    if not path.exists():
+        return None
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()
+                                            and not (p.name.startswith(".") and p.name.endswith(".crc"))]
+    latest = max((p.stat().st_mtime_ns // 1_000_000 for p in files), default=0)
+    return {"bytes": sum(p.stat().st_size for p in files),
+            "modified": datetime.fromtimestamp(latest / 1000, UTC).isoformat(timespec="milliseconds")}
+
+
+def sidecars(fixed_uri: str) -> list[Path]:
+    folder = local_path(fixed_uri)
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted([*folder.rglob(SIDECAR), *folder.rglob(f"*{SIDECAR_SUFFIX}")])
+
+
+def stale_because(outputs: list[tuple[str, str]], facts: dict) -> str | None:
+    """Why the stage must run; None when every output is up to date.
+
+    :param outputs: (name, fixed URI) of each of the stage's outputs
+    :param facts: the provenance this run would record: the platform's facts and ``launch``
+    """
+    for name, fixed_uri in outputs:
+        records = []
+        for path in sidecars(fixed_uri):
+            try:
+                records.append((path, json.loads(path.read_text())))
+            except (OSError, ValueError):
+                return f"{path} is not readable JSON"
+        mine = [(path, r) for path, r in records if isinstance(r, dict) and r.get("launch") == facts["launch"]
+                and r.get("stage", {}).get("name") == facts["stage"]["name"]]
+        if not mine:
+            return f"output {name} has no provenance of a run with these arguments"
+        for path, record in mine:
+            if record.get("stage", {}).get("config_sha256") != facts["stage"]["config_sha256"]:
+                return f"config changed since {path}"
+            if record.get("runtime_sha256") != facts["runtime_sha256"]:
+                return f"runtime changed since {path}"
+            for recorded in record.get("outputs", []):
+                where = local_path(recorded.get("uri", ""))
+                if where is None or not where.exists():
+                    return f"output {recorded.get('uri')} of {path} is missing"
+            inputs = record.get("inputs", [])
+            if not inputs:
+                return f"{path} records no inputs to compare"
+            for recorded in inputs:
+                where = local_path(recorded.get("uri", ""))
+                if where is None or "bytes" not in recorded:
+                    return f"input {recorded.get('uri')} cannot be checked here"
+                current = stat(where)
+                if current != {"bytes": recorded["bytes"], "modified": recorded.get("modified")}:
+                    return f"input {recorded['uri']} changed ({recorded['bytes']} B, {recorded.get('modified')} -> " \
+                           + (f"{current['bytes']} B, {current['modified']})" if current else "missing)")
+    return None
