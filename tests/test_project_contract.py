@@ -99,3 +99,23 @@ def test_the_platform_facts_name_the_stage_and_hash_its_config():
     assert facts["stage"] == {"project": "image-matching", "name": "image_matching", "config_sha256": {
         "conf/spark.toml": hashlib.sha256((REPO / "image-matching/conf/spark.toml").read_bytes()).hexdigest()}}
     assert facts["release"]["version"] == "dev"  # a checkout has no release manifest
+
+
+@pytest.mark.parametrize("location", ["s3a://AKIAEXAMPLE:wJalrXUtnFEMI@bucket/in", "hdfs://etl:hunter2@namenode:8020/in"])
+def test_a_data_location_with_a_password_is_refused_without_repeating_it(location):
+    import dagkit
+
+    with pytest.raises(ValueError, match=r"credentials in the data location \w+://\*\*\*@") as refused:
+        dagkit.data_location(location)
+    secret = location.partition("://")[2].partition("@")[0].partition(":")[2]
+    assert secret not in str(refused.value)
+
+
+def test_data_locations_without_a_password_are_kept_or_placed(monkeypatch, tmp_path):
+    import dagkit
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    assert dagkit.data_location("abfss://container@account.dfs.core.windows.net/in") == \
+        "abfss://container@account.dfs.core.windows.net/in"
+    assert dagkit.data_location("s3a://bucket/in") == "s3a://bucket/in"
+    assert dagkit.data_location("image-matching/in") == str(tmp_path / "data" / "image-matching" / "in")

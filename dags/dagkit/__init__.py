@@ -83,8 +83,17 @@ def data_path(path: str) -> Path:
 
 def data_location(location: str) -> str:
     """A data location from a project's config: a URI (``hdfs://``, ``s3a://``, ``file://``) as
-    given, a path as `data_path` places it."""
-    return location if "://" in location else str(data_path(location))
+    given, a path as `data_path` places it. A URI carrying a password is refused (the message
+    masks it): the task's command line, which Airflow logs, would show it to everyone."""
+    if "://" not in location:
+        return str(data_path(location))
+    scheme, _, rest = location.partition("://")
+    authority = rest.partition("/")[0]
+    # user:secret@host; abfss's container@account holds no secret and is the address itself
+    if ":" in authority.rpartition("@")[0]:
+        raise ValueError(f"credentials in the data location {scheme}://***@{authority.rpartition('@')[2]}/...: "
+                         "give them in the Hadoop configuration (spark.hadoop.* or core-site.xml), never in the URI")
+    return location
 
 
 def project_config(project: str, name: str = "airflow") -> dict:
