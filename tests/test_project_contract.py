@@ -54,7 +54,7 @@ def test_the_projects_contracts_parse(project):
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = '../../etc/passwd'\n", "a spark stage needs entry_point"),
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = '/bin/sh'\n", "a spark stage needs entry_point"),
     ("kind = 'container'\n[[stages]]\nname = 'a'\ncommand = 'run'\n", "a container stage needs command"),
-    ("kind = 'lambda'\n[[stages]]\nname = 'a'\n", "kind must be one of spark, container, not 'lambda'"),
+    ("kind = 'lambda'\n[[stages]]\nname = 'a'\n", "kind must be one of spark, container, python, not 'lambda'"),
     ("kind = 'spark'\n", "no [[stages]]"),
     ("kind = 'spark'\nstage = 1\n", "unknown keys ['stage']"),
     ("kind = 'spark'\n[[stages]]\nname = 'Bad Name'\n", "name must be a lower-case identifier"),
