@@ -113,13 +113,16 @@ def run_entry_point(entry_point: str, *args: str) -> None:
     import runpy
     import sys
 
-    sys.argv = [entry_point, *args]
+    # the operator's script reads its own argv after this returns: given back
+    script_argv, sys.argv = sys.argv, [entry_point, *args]
     try:
         runpy.run_path(entry_point, run_name="__main__")
     except SystemExit as done:
-        # sys.exit(0) is success: the operator then expects the (empty) result file written
+        # sys.exit(0) is success: the operator's script goes on to write its (empty) result
         if done.code not in (None, 0):
             raise
+    finally:
+        sys.argv = script_argv
 
 
 def docker(project: str, name: str, *, image: str, args: list[str], environment: dict[str, str],
