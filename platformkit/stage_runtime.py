@@ -91,7 +91,7 @@ def environment(root: Path, project: str, stage_name: str | None = None) -> tupl
         raise PlatformError(str(error)) from None
     if contract.kind not in ("spark", "python"):
         raise PlatformError(f"{project} is a {contract.kind!r} project; only spark and python projects run here so far")
-    venv = unpacked(root, project)
+    venv = unpacked(root, project).resolve()  # absolute: the shell may change folders
     if contract.kind == "python":
         # the task's own environment (dagkit.stages.stage_environment), over this terminal's
         return venv, {**os.environ, "VIRTUAL_ENV": str(venv), **kit.stages.stage_environment(stage, venv / "bin/python")}
