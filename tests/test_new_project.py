@@ -86,6 +86,33 @@ def test_an_existing_project_folder_dag_file_or_package_is_refused(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dags", "other", "taken"]
 
 
+DAG_TASK = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+task = bag.dags["word_count"].get_task("count_words")
+print(json.dumps({"errors": list(bag.import_errors), "operator": task.operator_name, "python": task.python,
+                  "op_args": task.op_args, "env": task.env_vars, "inherit_env": task.inherit_env,
+                  "outlets": [[a.name, a.uri] for a in task.outlets]}))
+"""
+
+
+def test_the_new_dag_is_the_typed_operator_on_the_release_runtime_with_its_output_as_outlet(checkout):
+    run(sys.executable, "-m", "platformkit", "new-project", "word-count", "--kind", "python", cwd=checkout)
+    result = run(sys.executable, "-c", DAG_TASK, checkout / "dags", cwd=checkout,
+                 env={**os.environ, "AIRFLOW_HOME": str(checkout / ".airflow")})
+    task = json.loads(result.stdout.splitlines()[-1])
+    assert task["errors"] == [] and task["operator"] == "ExternalPythonOperator"
+    assert task["python"] == str(checkout / "word-count/venv/bin/python"), "the runtime deploy unpacks in the release"
+    assert task["op_args"][:3] == [str(checkout / "word-count/main.py"), "--date", "{{ ds }}"]
+    # the stage's own environment, not the worker's: its runtime, UTF-8, the platform's provenance
+    assert task["inherit_env"] is False and set(task["env"]) == {"PATH", "LANG", "PLATFORM_PROVENANCE"}
+    assert task["env"]["PATH"].startswith(str(checkout / "word-count/venv/bin") + ":")
+    assert json.loads(task["env"]["PLATFORM_PROVENANCE"])["stage"]["name"] == "count_words"
+    assert task["outlets"] == [["word-count/word_counts", (checkout / ".airflow/data/word-count/output/word_counts").as_uri()]]
+
+
 @pytest.mark.slow
 def test_a_python_project_works_straight_away(checkout, tmp_path):
     make(checkout, "new-project", "NAME=word-count", "KIND=python")

@@ -54,6 +54,7 @@ def test_the_projects_contracts_parse(project):
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = '../../etc/passwd'\n", "a spark stage needs entry_point"),
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = '/bin/sh'\n", "a spark stage needs entry_point"),
     ("kind = 'container'\n[[stages]]\nname = 'a'\ncommand = 'run'\n", "a container stage needs command"),
+    ("kind = 'python'\n[[stages]]\nname = 'a'\ncommand = ['run']\n", "a python stage needs entry_point"),
     ("kind = 'lambda'\n[[stages]]\nname = 'a'\n", "kind must be one of spark, container, python, not 'lambda'"),
     ("kind = 'spark'\n", "no [[stages]]"),
     ("kind = 'spark'\nstage = 1\n", "unknown keys ['stage']"),
@@ -99,3 +100,18 @@ def test_the_platform_facts_name_the_stage_and_hash_its_config():
     assert facts["stage"] == {"project": "image-matching", "name": "image_matching", "config_sha256": {
         "conf/spark.toml": hashlib.sha256((REPO / "image-matching/conf/spark.toml").read_bytes()).hexdigest()}}
     assert facts["release"]["version"] == "dev"  # a checkout has no release manifest
+
+
+def test_a_python_stage_runs_its_entry_point_as_python_would_and_gives_the_operator_its_argv_back(tmp_path, capsys):
+    """dagkit.stages.run_entry_point is what ExternalPythonOperator runs in the runtime's python."""
+    from dagkit.stages import run_entry_point
+
+    entry_point = tmp_path / "main.py"
+    entry_point.write_text("import sys\nprint(sys.argv[1:], __name__)\nsys.exit(int(sys.argv[1]))\n")
+    script_argv = list(sys.argv)
+    run_entry_point(str(entry_point), "0", "--x")  # sys.exit(0) is success
+    assert capsys.readouterr().out == "['0', '--x'] __main__\n"
+    with pytest.raises(SystemExit) as failed:
+        run_entry_point(str(entry_point), "3")
+    assert failed.value.code == 3
+    assert sys.argv == script_argv
