@@ -7,7 +7,7 @@
     deploy ARCHIVE --airflow-home DIR [--keep 5] [--keep-fetched 3]
     rollback --airflow-home DIR
     status --airflow-home DIR
-    shell PROJECT                                 a shell in a spark project's runtime (commands from stdin when not a terminal)
+    shell PROJECT                                 a shell in a project's runtime (spark, python; stdin's commands if not a tty)
     run [--stage S] PROJECT [ARGS...]             a project's stages here, without Airflow, skipping those up to date
     new-project NAME --kind KIND                 a project folder and its DAG from platformkit/templates/KIND
 
