@@ -2,7 +2,7 @@
 
 Writes the project folder NAME/ (a package in src/, its tests, conf/, sample input, project.toml,
 pyproject.toml, environment.yml, a README) and its DAG dags/<package>.py, from
-platformkit/templates/<kind>/: files ending in .tmpl are rendered with string.Template
+platformkit/templates/_common/ and then platformkit/templates/<kind>/: files ending in .tmpl are rendered with string.Template
 (``$project`` = NAME, ``$package`` = NAME with '_' for '-'), the others copied, and a
 ``__package__`` in a path becomes the package's name. Both appear complete or not at all. The
 locks come next (`make new-project` runs `make lock PROJECT=NAME`: they need the package index).
@@ -27,6 +27,8 @@ from platformkit.layout import DAGS
 from platformkit.log import prefixed
 
 TEMPLATES = Path(__file__).parent / "templates"
+# What every kind's project has (the example's sample, settings, pure logic, provenance, command line).
+COMMON = "_common"
 # Lower-case words of letters and digits joined by '-': a folder name, an Asset group, and (with
 # '_' for '-') a package name and a DAG id.
 NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
@@ -39,7 +41,7 @@ log = prefixed("new-project")
 
 
 def kinds() -> list[str]:
-    return sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir())
+    return sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir() and p.name != COMMON)
 
 
 def check(root: Path, name: str, kind: str) -> str:
@@ -75,16 +77,13 @@ def create(root: Path, name: str, kind: str) -> Path:
     root = root.resolve()
     package = check(root, name, kind)
     values = {"project": name, "package": package}
-    source = TEMPLATES / kind / "project"
     staging = Path(tempfile.mkdtemp(prefix=f".new-project-{name}-", dir=root))
     try:
-        for template in sorted(source.rglob("*")):
-            if "__pycache__" in template.parts:
-                continue
-            target = staging / "project" / str(template.relative_to(source)).replace("__package__", package)
-            if template.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-            else:
+        for source in (TEMPLATES / COMMON / "project", TEMPLATES / kind / "project"):
+            for template in sorted(source.rglob("*")):
+                if template.is_dir() or "__pycache__" in template.parts:
+                    continue
+                target = staging / "project" / str(template.relative_to(source)).replace("__package__", package)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 render(template, target, values)
         render(TEMPLATES / kind / "dag.py.tmpl", staging / "dag.py.tmpl", values)
