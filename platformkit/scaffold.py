@@ -1,11 +1,12 @@
-"""Create a project from a template: ``python3 -m platformkit new-project NAME --kind python``.
+"""Create a project from a template: ``python3 -m platformkit new-project NAME --kind KIND``.
 
 Writes the project folder NAME/ (a package in src/, its tests, conf/, sample input, project.toml,
 pyproject.toml, environment.yml, a README) and its DAG dags/<package>.py, from
-platformkit/templates/_common/ and then platformkit/templates/<kind>/: files ending in .tmpl are rendered with string.Template
-(``$project`` = NAME, ``$package`` = NAME with '_' for '-'), the others copied, and a
-``__package__`` in a path becomes the package's name. Both appear complete or not at all. The
-locks come next (`make new-project` runs `make lock PROJECT=NAME`: they need the package index).
+platformkit/templates/: what every kind shares (_common/), then the kind's own (<kind>/). Files
+ending in .tmpl are rendered with string.Template (``$project`` = NAME, ``$package`` = NAME with
+'_' for '-'), the others copied; a ``__package__`` in a path becomes the package's name. Both
+appear complete or not at all. The locks come next (`make new-project` runs `make lock
+PROJECT=NAME`: they need the package index).
 
 Standard library only.
 """

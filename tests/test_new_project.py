@@ -60,7 +60,7 @@ def make(tree: Path, *args: str, check: bool = True, **kwargs) -> subprocess.Com
     ("class", "python", "package 'class' that shadows Python's own"),
     ("platformkit", "python", "reserved by the platform"),
     ("conda", "python", "reserved by the platform"),
-    ("new-thing", "lambda", "no template for kind 'lambda' (there are: python)"),
+    ("new-thing", "lambda", "no template for kind 'lambda' (there are: python, spark)"),
 ])
 def test_bad_names_and_kinds_are_refused_in_one_line_and_nothing_is_written(tmp_path, name, kind, message):
     (tmp_path / "dags").mkdir()
@@ -167,3 +167,30 @@ def test_a_python_project_works_straight_away(checkout, tmp_path):
     shell = make(checkout, "-s", "shell", "PROJECT=word-count",
                  input="python -c 'import sys, word_count; print(sys.prefix)'\nexit 3\n", check=False)
     assert shell.returncode != 0 and shell.stdout.strip().startswith(str(checkout / ".runtimes/word-count-")), shell
+
+
+SPARK_TASK = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+task = bag.dags["spark_words"].get_task("count_words")
+print(json.dumps({"errors": list(bag.import_errors), "operator": task.operator_name, "application": task.application,
+                  "outlets": [a.name for a in task.outlets]}))
+"""
+
+
+@pytest.mark.slow
+def test_a_spark_project_passes_lint_its_tests_and_the_dag_checks(checkout):
+    make(checkout, "new-project", "NAME=spark-words", "KIND=spark")
+    make(checkout, "lint")
+    tests = make(checkout, "test-projects", "PROJECT=spark-words")
+    assert " passed" in tests.stdout and "failed" not in tests.stdout
+    integrity = run(REPO / ".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "tests/test_dag_integrity.py", cwd=checkout, timeout=900)
+    assert "failed" not in integrity.stdout
+    result = run(sys.executable, "-c", SPARK_TASK, checkout / "dags", cwd=checkout,
+                 env={**os.environ, "AIRFLOW_HOME": str(checkout / ".airflow")})
+    task = json.loads(result.stdout.splitlines()[-1])
+    assert task == {"errors": [], "operator": "SparkSubmitOperator", "application": str(checkout / "spark-words/main.py"),
+                    "outlets": ["spark-words/word_counts"]}
