@@ -38,7 +38,7 @@ DOCKER ?= docker
 # The tests build images and runtimes the way make does.
 export BASE_IMAGE BUILDER_BASE_IMAGE EXTRA_CA_BUNDLE
 
-.PHONY: help install lock lint test test-projects test-platform venv builder-image image image-projects archive \
+.PHONY: help install lock new-project lint test test-projects test-platform venv builder-image image image-projects archive \
         deploy rollback status deploy-local-build airflow backfill demo shell run spark-history docker-engine version bench clean
 
 help: ## list the targets
@@ -55,13 +55,19 @@ $(PLATFORM): requirements/platform.lock $(wildcard pyproject.toml)
 
 install: $(PLATFORM) ## install the platform environment (.venv) from requirements/platform.lock, and platformkit
 
-lock: $(PLATFORM) ## re-resolve requirements/platform.lock and every project's locks
-	cd requirements && ../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu platform.in -o platform.lock
+lock: $(PLATFORM) ## re-resolve requirements/platform.lock and every project's locks [PROJECT=name: that project's only]
+	$(if $(PROJECT),,cd requirements && ../$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu platform.in -o platform.lock)
 	@for p in $(PROJECTS); do \
 	  echo "== locking $$p"; \
 	  (cd $$p && ../$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements.lock && \
 	   ../$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra test -o requirements-dev.lock) || exit 1; \
 	done
+
+new-project: $(PLATFORM) ## create a project and its DAG from a template, with its locks: NAME=x KIND=python|spark
+	@test -n "$(NAME)" -a -n "$(KIND)" || { echo "make new-project NAME=<name> KIND=python|spark" >&2; exit 2; }
+	@$(VPY) -m platformkit new-project $(NAME) --kind $(KIND)
+	@$(MAKE) --no-print-directory lock PROJECT=$(NAME) || { echo "new-project: error: $(NAME)/ has no locks yet; run \`make lock PROJECT=$(NAME)\` once the package index answers" >&2; exit 1; }
+	@echo "== $(NAME) is ready: make test-projects PROJECT=$(NAME); make venv PROJECT=$(NAME); make run PROJECT=$(NAME) ARGS=... ($(NAME)/README.md)"
 
 # A project's own test environment: its locked dependencies, its test extra, the project editable.
 %/.venv/.installed: %/requirements-dev.lock %/pyproject.toml | $(PLATFORM)

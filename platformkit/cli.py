@@ -7,8 +7,9 @@
     deploy ARCHIVE --airflow-home DIR [--keep 5] [--keep-fetched 3]
     rollback --airflow-home DIR
     status --airflow-home DIR
-    shell PROJECT                                 a shell in a spark project's runtime (commands from stdin when not a terminal)
+    shell PROJECT                                 a shell in a project's runtime (spark, python; stdin's commands if not a tty)
     run [--stage S] PROJECT [ARGS...]             a project's stages here, without Airflow, skipping those up to date
+    new-project NAME --kind KIND                 a project folder and its DAG from platformkit/templates/KIND
 
 The modules raise PlatformError; only this one turns it into an exit status: one line on stderr,
 ``<tool>: error: <message>``, and status 1 (2 for bad arguments, argparse's). deploy, rollback,
@@ -23,7 +24,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from platformkit import deploy, images, launch, runtime, shell, version
+from platformkit import deploy, images, launch, runtime, scaffold, shell, version
 from platformkit.errors import PlatformError
 
 
@@ -80,6 +81,11 @@ def run_stages(args) -> int:
     return 0
 
 
+def run_new_project(args) -> int:
+    scaffold.create(args.root, args.name, args.kind)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python3 -m platformkit", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,6 +129,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--root", type=Path, default=Path("."), help="the checkout (default: .)")
     sub.add_argument("--stage", help="run this stage only (default: every stage, dependencies first)")
     sub.add_argument("args", nargs=argparse.REMAINDER, help="the entry point's arguments")
+
+    sub = command("new-project", scaffold, run_new_project, "new-project")
+    sub.add_argument("name", help="the project folder's name: lower-case words joined by '-' (e.g. word-count)")
+    sub.add_argument("--kind", required=True, help=f"how it runs: {', '.join(scaffold.kinds())}")
+    sub.add_argument("--root", type=Path, default=Path("."), help="the checkout (default: .)")
 
     for name in ("deploy", "rollback", "status"):
         sub = command(name, deploy, run_deploy, "deploy")

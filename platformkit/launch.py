@@ -2,8 +2,9 @@
 
 descpipe's local launcher: the stages of <project>/project.toml in dependency order (a stage
 depends on another when one of its inputs is the other's output), each as its DAG task runs it
-in Spark's local mode (spark-submit of its entry point, the packed runtime as driver and worker
-Python, PLATFORM_PROVENANCE), with ARGS as the entry point's arguments. A stage whose outputs'
+(spark: spark-submit of its entry point in Spark's local mode, the packed runtime as driver and
+worker Python; python: the packed runtime's python on its entry point, in the stage's own
+environment), with PLATFORM_PROVENANCE and ARGS as the entry point's arguments. A stage whose outputs'
 provenance matches its arguments, config, runtime and inputs is skipped (platformkit/up_to_date.py).
 """
 
@@ -61,8 +62,14 @@ def run(root: Path, project: str, stage_name: str | None, args: list[str]) -> No
             continue
         log(f"{project}/{stage.name}: running ({reason})")
         started = time.monotonic()
-        result = subprocess.run(spark_submit(kit, project, stage, str(venv / "bin/python"), args),
-                                env={**environment, kit.provenance.ENVIRONMENT_VARIABLE: json.dumps(facts)})
+        if contract.kind == "python":
+            # as the DAG's ExternalPythonOperator runs it: the runtime's python, the stage's environment only
+            command = [str(venv / "bin/python"), str(kit.project_dir(project) / stage.entry_point), *args]
+            stage_environment = kit.stages.stage_environment(stage, venv / "bin/python")
+        else:
+            command = spark_submit(kit, project, stage, str(venv / "bin/python"), args)
+            stage_environment = environment
+        result = subprocess.run(command, env={**stage_environment, kit.provenance.ENVIRONMENT_VARIABLE: json.dumps(facts)})
         if result.returncode != 0:
             raise StageFailed(f"{project}/{stage.name} exited {result.returncode}")
         log(f"{project}/{stage.name}: done in {time.monotonic() - started:.1f} s")

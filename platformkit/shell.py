@@ -1,7 +1,7 @@
 """A shell in a project's runtime: ``python3 -m platformkit shell PROJECT``.
 
 The shell has what the project's DAG task has (platformkit/stage_runtime.py): the unpacked
-runtime's Python first on PATH, Spark as the local-mode spark-submit gives it, and the stage's
+runtime's Python first on PATH, Spark as the local-mode spark-submit gives it (spark projects), and the stage's
 PLATFORM_PROVENANCE. Interactive on a terminal; otherwise it runs the commands read from stdin
 and exits with their status, so it can be scripted (``echo 'python -V' | make shell PROJECT=x``).
 """

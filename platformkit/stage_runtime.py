@@ -1,5 +1,6 @@
-"""A spark project's stage on this machine, as its DAG's task runs it in Spark's local mode: the
-packed runtime unpacked, and the environment spark-submit gives the driver.
+"""A project's stage on this machine, as its DAG's task runs it: the packed runtime unpacked, and
+the environment the task gives it (a spark stage: the one spark-submit gives the driver in Spark's
+local mode; a python stage: dagkit.stages.stage_environment).
 
 The runtime is unpacked once per archive, under .runtimes/<project>-<sha256 prefix>/ (git-ignored),
 by deploy's own unpack (same member policy, same smoke test), so a rebuilt venv.tar.gz gets a
@@ -88,9 +89,13 @@ def environment(root: Path, project: str, stage_name: str | None = None) -> tupl
         stage = contract.stage(stage_name) if stage_name else contract.stages[0]
     except (kit.contract.ContractError, FileNotFoundError) as error:
         raise PlatformError(str(error)) from None
-    if contract.kind != "spark":
-        raise PlatformError(f"{project} is a {contract.kind!r} project; only spark projects run here so far")
-    venv, spark = unpacked(root, project), spark_home()
+    if contract.kind not in ("spark", "python"):
+        raise PlatformError(f"{project} is a {contract.kind!r} project; only spark and python projects run here so far")
+    venv = unpacked(root, project).resolve()  # absolute: the shell may change folders
+    if contract.kind == "python":
+        # the task's own environment (dagkit.stages.stage_environment), over this terminal's
+        return venv, {**os.environ, "VIRTUAL_ENV": str(venv), **kit.stages.stage_environment(stage, venv / "bin/python")}
+    spark = spark_home()
     python = str(venv / "bin/python")
     return venv, {
         **os.environ,

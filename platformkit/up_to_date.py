@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 SIDECAR = "_provenance.json"
 SIDECAR_SUFFIX = ".provenance.json"
@@ -22,7 +22,7 @@ def local_path(uri: str) -> Path | None:
     if "://" not in uri:
         return Path(uri)
     parsed = urlparse(uri)
-    return Path(parsed.path) if parsed.scheme == "file" and parsed.netloc in ("", "localhost") else None
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" and parsed.netloc in ("", "localhost") else None
 
 
 def stat(path: Path) -> dict | None:

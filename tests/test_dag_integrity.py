@@ -103,7 +103,7 @@ def test_project_stages_are_typed_operators_with_their_outputs_as_outlets(dagbag
     the stage's outputs."""
     from dagkit import stages
 
-    operator_of_kind = {"spark": "SparkSubmitOperator", "container": "DockerOperator"}
+    operator_of_kind = {"spark": "SparkSubmitOperator", "container": "DockerOperator", "python": "ExternalPythonOperator"}
     for dag in dags_of(dagbag, path):
         # a project DAG is tagged with its project folder's name
         [project] = [p.parent.name for p in REPO.glob("*/project.toml") if p.parent.name in dag.tags]

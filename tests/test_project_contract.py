@@ -54,7 +54,8 @@ def test_the_projects_contracts_parse(project):
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = '../../etc/passwd'\n", "a spark stage needs entry_point"),
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = '/bin/sh'\n", "a spark stage needs entry_point"),
     ("kind = 'container'\n[[stages]]\nname = 'a'\ncommand = 'run'\n", "a container stage needs command"),
-    ("kind = 'lambda'\n[[stages]]\nname = 'a'\n", "kind must be one of spark, container, not 'lambda'"),
+    ("kind = 'python'\n[[stages]]\nname = 'a'\ncommand = ['run']\n", "a python stage needs entry_point"),
+    ("kind = 'lambda'\n[[stages]]\nname = 'a'\n", "kind must be one of spark, container, python, not 'lambda'"),
     ("kind = 'spark'\n", "no [[stages]]"),
     ("kind = 'spark'\nstage = 1\n", "unknown keys ['stage']"),
     ("kind = 'spark'\n[[stages]]\nname = 'Bad Name'\n", "name must be a lower-case identifier"),
@@ -119,3 +120,18 @@ def test_data_locations_without_a_password_are_kept_or_placed(monkeypatch, tmp_p
         "abfss://container@account.dfs.core.windows.net/in"
     assert dagkit.data_location("s3a://bucket/in") == "s3a://bucket/in"
     assert dagkit.data_location("image-matching/in") == str(tmp_path / "data" / "image-matching" / "in")
+
+
+def test_a_python_stage_runs_its_entry_point_as_python_would_and_gives_the_operator_its_argv_back(tmp_path, capsys):
+    """dagkit.stages.run_entry_point is what ExternalPythonOperator runs in the runtime's python."""
+    from dagkit.stages import run_entry_point
+
+    entry_point = tmp_path / "main.py"
+    entry_point.write_text("import sys\nprint(sys.argv[1:], __name__)\nsys.exit(int(sys.argv[1]))\n")
+    script_argv = list(sys.argv)
+    run_entry_point(str(entry_point), "0", "--x")  # sys.exit(0) is success
+    assert capsys.readouterr().out == "['0', '--x'] __main__\n"
+    with pytest.raises(SystemExit) as failed:
+        run_entry_point(str(entry_point), "3")
+    assert failed.value.code == 3
+    assert sys.argv == script_argv

@@ -1,9 +1,11 @@
 """A project's contract, ``<project>/project.toml``: how it runs and what its stages read and write.
 
-    kind = "spark" | "container"      spark-submit of the packed runtime, or the project's image
+    kind = "spark" | "container" | "python"
+                                      spark-submit of the packed runtime, the project's image, or
+                                      the packed runtime's own python (no Spark, no Docker)
     [[stages]]
     name = "..."                      the task id
-    entry_point = "main.py"           spark: the application, relative to the project folder
+    entry_point = "main.py"           spark, python: the program, relative to the project folder
     command = ["run"]                 container: the image's command, before the run's arguments
     config = ["conf/spark.toml"]      files the stage reads its settings from (relative)
     inputs = [{ name, uri, type }]    what it reads; outputs = [{ name, uri, type }]: what it writes
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from airflow.sdk import Asset
 
-KINDS = ("spark", "container")
+KINDS = ("spark", "container", "python")
 STAGE_KEYS = {"name", "entry_point", "command", "config", "inputs", "outputs"}
 DATA_KEYS = {"name", "uri", "type"}
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -116,8 +118,8 @@ def parse_stage(project: str, kind: str, table: dict, locations: dict[str, str],
         raise ContractError(f"{where}: name must be a lower-case identifier, not {name!r}")
     where = f"{where} ({name})"
     entry_point, command = table.get("entry_point"), table.get("command", [])
-    if kind == "spark" and not (isinstance(entry_point, str) and relative(entry_point)):
-        raise ContractError(f"{where}: a spark stage needs entry_point, a file in the project folder")
+    if kind in ("spark", "python") and not (isinstance(entry_point, str) and relative(entry_point)):
+        raise ContractError(f"{where}: a {kind} stage needs entry_point, a file in the project folder")
     if kind == "container" and not (isinstance(command, list) and command and all(isinstance(c, str) for c in command)):
         raise ContractError(f"{where}: a container stage needs command, a list of strings")
     config = table.get("config", [])

@@ -35,6 +35,8 @@ def contract(project: str) -> Contract:
         raise ContractError(f"project {project!r} has no project.toml ({path})")
     config = dagkit.project_config(project)
     locations = {key: dagkit.data_location(value) for key, value in config.items() if isinstance(value, str) and value}
+    # {project_dir}: the project's own folder in the release, for data that ships with it (a sample)
+    locations["project_dir"] = str(dagkit.project_dir(project))
     return parse(project, path.read_text(), locations)
 
 
@@ -70,6 +72,57 @@ def spark_submit(project: str, name: str, *, conn_id: str = "spark_default") -> 
         "env_vars": provenance.environment(stage),
         "outlets": stage.assets(),
     }
+
+
+def external_python(project: str, name: str, *, args: list[str]) -> dict:
+    """ExternalPythonOperator arguments that run a python stage's entry point with the packed
+    runtime's interpreter, as ``python <entry_point> <args>`` would.
+
+    The interpreter is the runtime this host's release has unpacked (`make deploy`, or a worker's
+    fetch of the release): the path is resolved where the DAG file is parsed, which for a task is
+    the worker running it, as for the spark kind's driver. The arguments reach the program as a
+    list (pickled, never through a shell); its environment is `stage_environment`, nothing of the
+    worker's own (no Airflow settings or credentials).
+
+    :param args: the entry point's arguments (templated)
+    """
+    stage = stage_of(project, name, "python")
+    return {
+        "task_id": stage.name,
+        "python": str(dagkit.runtime_python(project)),
+        "python_callable": run_entry_point,
+        "op_args": [str(dagkit.project_dir(project) / stage.entry_point), *args],
+        "env_vars": stage_environment(stage, dagkit.runtime_python(project)),
+        "inherit_env": False,
+        # the runtime holds the project and its dependencies, never Airflow
+        "expect_airflow": False,
+        "outlets": stage.assets(),
+    }
+
+
+def stage_environment(stage: Stage, python) -> dict[str, str]:
+    """A python stage's whole environment, the same in the DAG's task and in `make run`: its
+    runtime first on PATH, UTF-8, and the platform's part of the outputs' provenance."""
+    return {"PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+            **provenance.environment(stage)}
+
+
+def run_entry_point(entry_point: str, *args: str) -> None:
+    """Runs in the runtime's interpreter (ExternalPythonOperator sends this function's source):
+    the entry point as ``python <entry_point> <args>`` runs it, its exit status the process's."""
+    import runpy
+    import sys
+
+    # the operator's script reads its own argv after this returns: given back
+    script_argv, sys.argv = sys.argv, [entry_point, *args]
+    try:
+        runpy.run_path(entry_point, run_name="__main__")
+    except SystemExit as done:
+        # sys.exit(0) is success: the operator's script goes on to write its (empty) result
+        if done.code not in (None, 0):
+            raise
+    finally:
+        sys.argv = script_argv
 
 
 def docker(project: str, name: str, *, image: str, args: list[str], environment: dict[str, str],

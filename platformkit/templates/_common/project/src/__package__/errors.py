@@ -1,0 +1,2 @@
+class StageError(ValueError):
+    """Bad input or settings: the message names the file and what is wrong."""

@@ -1,0 +1,196 @@
+"""`make new-project`: a project that works straight away, in a copy of this checkout (the
+repository itself is left untouched). The python kind end to end: lint, its tests, the DAG's
+integrity, runtime, archive, deploy, one run through dag.test(), and make run / make shell."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import AIRFLOW, REPO, DeployedRelease, git, run
+
+from platformkit.localenv import airflow_env
+
+# The other projects stay out of the copy: the new one is built, archived and deployed alone.
+OTHER_PROJECTS = ("image-matching/", "arxlive/", "dags/image_matching.py", "dags/arxlive.py")
+# make's stamp of an installed platform environment: the copy links this checkout's (see `checkout`).
+PLATFORM_STAMP = ".platform-installed"
+
+
+@pytest.fixture
+def checkout(tmp_path) -> Path:
+    """This checkout's files as they are now (committed or not), but the other projects, as a git
+    repository; its platform environment is this one's, linked, and make's stamp says it is
+    installed, so make never installs it again (it would install the copy's platformkit into it)."""
+    tree = tmp_path / "checkout"
+    files = run("git", "-C", REPO, "ls-files", "-co", "--exclude-standard", "-z").stdout.split("\0")
+    for name in files:
+        if name and not name.startswith(OTHER_PROJECTS) and (REPO / name).is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, tree / name)
+    (tree / ".venv").symlink_to(REPO / ".venv")
+    (tree / PLATFORM_STAMP).touch()
+    git(tree, "init", "-q", "-b", "main")
+    git(tree, "add", "-A")
+    git(tree, "commit", "-qm", "the platform")
+    return tree
+
+
+def make(tree: Path, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    command = ["make", "--no-print-directory", "-C", str(tree), f"PLATFORM={PLATFORM_STAMP}", *args]
+    if check:
+        return run(*command, timeout=1200, **kwargs)
+    return subprocess.run(command, capture_output=True, text=True, timeout=1200, **kwargs)
+
+
+@pytest.mark.parametrize(("name", "kind", "message"), [
+    ("../evil", "python", "project name '../evil' is not lower-case letters"),
+    ("Word-Count", "python", "project name 'Word-Count' is not lower-case letters"),
+    ("word_count", "python", "project name 'word_count' is not lower-case letters"),
+    ("x--y", "python", "project name 'x--y' is not"),
+    ("x/y", "python", "project name 'x/y' is not"),
+    ("a" * 41, "python", "at most 40 characters"),
+    ("json", "python", "package 'json' that shadows Python's own"),
+    ("class", "python", "package 'class' that shadows Python's own"),
+    ("platformkit", "python", "reserved by the platform"),
+    ("conda", "python", "reserved by the platform"),
+    ("new-thing", "lambda", "no template for kind 'lambda' (there are: python, spark)"),
+])
+def test_bad_names_and_kinds_are_refused_in_one_line_and_nothing_is_written(tmp_path, name, kind, message):
+    (tmp_path / "dags").mkdir()
+    result = subprocess.run([sys.executable, "-m", "platformkit", "new-project", name, "--kind", kind, "--root", tmp_path],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert result.stderr.startswith("new-project: error: ") and result.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dags"] and not any((tmp_path / "dags").iterdir())
+
+
+def test_an_existing_project_folder_dag_file_or_package_is_refused(tmp_path):
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "dags/word_count.py").write_text("# someone's DAG\n")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other/pyproject.toml").write_text('[project]\nname = "wordsmith"\n')
+    for name, message in [("taken", "taken already exists"), ("word-count", "dags/word_count.py already exists"),
+                          ("wordsmith", "package 'wordsmith' is already the package of other/")]:
+        result = subprocess.run([sys.executable, "-m", "platformkit", "new-project", name, "--kind", "python",
+                                 "--root", tmp_path], capture_output=True, text=True, cwd=REPO)
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert (tmp_path / "dags/word_count.py").read_text() == "# someone's DAG\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dags", "other", "taken"]
+
+
+DAG_TASK = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+task = bag.dags["word_count"].get_task("count_words")
+print(json.dumps({"errors": list(bag.import_errors), "operator": task.operator_name, "python": task.python,
+                  "op_args": task.op_args, "env": task.env_vars, "inherit_env": task.inherit_env,
+                  "outlets": [[a.name, a.uri] for a in task.outlets]}))
+"""
+
+
+def test_the_new_dag_is_the_typed_operator_on_the_release_runtime_with_its_output_as_outlet(checkout):
+    run(sys.executable, "-m", "platformkit", "new-project", "word-count", "--kind", "python", cwd=checkout)
+    result = run(sys.executable, "-c", DAG_TASK, checkout / "dags", cwd=checkout,
+                 env={**os.environ, "AIRFLOW_HOME": str(checkout / ".airflow")})
+    task = json.loads(result.stdout.splitlines()[-1])
+    assert task["errors"] == [] and task["operator"] == "ExternalPythonOperator"
+    assert task["python"] == str(checkout / "word-count/venv/bin/python"), "the runtime deploy unpacks in the release"
+    assert task["op_args"][:3] == [str(checkout / "word-count/main.py"), "--date", "{{ ds }}"]
+    # the stage's own environment, not the worker's: its runtime, UTF-8, the platform's provenance
+    assert task["inherit_env"] is False and set(task["env"]) == {"PATH", "LANG", "PLATFORM_PROVENANCE"}
+    assert task["env"]["PATH"].startswith(str(checkout / "word-count/venv/bin") + ":")
+    assert json.loads(task["env"]["PLATFORM_PROVENANCE"])["stage"]["name"] == "count_words"
+    assert task["outlets"] == [["word-count/word_counts", (checkout / ".airflow/data/word-count/output/word_counts").as_uri()]]
+
+
+@pytest.mark.slow
+def test_a_python_project_works_straight_away(checkout, tmp_path):
+    make(checkout, "new-project", "NAME=word-count", "KIND=python")
+    project = checkout / "word-count"
+    assert "pytest==" in (project / "requirements-dev.lock").read_text()
+    assert (checkout / "dags/word_count.py").is_file() and (project / "src/word_count/job.py").is_file()
+
+    # The repository's bar: lint, the project's own tests, the platform's DAG integrity checks.
+    make(checkout, "lint")
+    tests = make(checkout, "test-projects", "PROJECT=word-count")
+    assert " passed" in tests.stdout and "failed" not in tests.stdout
+    integrity = run(REPO / ".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "tests/test_dag_integrity.py", "tests/test_repository_stands_alone.py", cwd=checkout, timeout=900)
+    assert "failed" not in integrity.stdout
+
+    # Built, archived and deployed as any project; one run through dag.test().
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-qm", "make new-project NAME=word-count KIND=python")
+    make(checkout, "venv", "PROJECT=word-count", "SKIP_DOCKER=true")
+    version = make(checkout, "-s", "version").stdout.strip()
+    make(checkout, "archive")
+    home = tmp_path / "airflow-home"
+    make(checkout, "deploy", f"AIRFLOW_HOME={home}")
+    env = airflow_env(home)
+    run(AIRFLOW, "db", "migrate", env=env, timeout=600)
+    deployed = DeployedRelease(home, (home / "current").resolve(), version, env)
+    result = deployed.dag_test("word_count", "2026-11-01")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+
+    output = home / "data/word-count/output/word_counts/date=2026-11-01"
+    with open(output / "word_counts.csv", newline="") as f:
+        assert list(csv.DictReader(f))[:2] == [{"word": "fox", "count": "4"}, {"word": "the", "count": "4"}]
+    sidecar = json.loads((output / "_provenance.json").read_text())
+    manifest = json.loads((deployed.release / "manifest.json").read_text())
+    assert sidecar["release"] == {"version": version, "git_sha": manifest["git_sha"]}
+    assert sidecar["runtime_sha256"] == manifest["runtimes"]["word-count"]["archive_sha256"]
+    assert sidecar["stage"]["name"] == "count_words" and list(sidecar["stage"]["config_sha256"]) == ["conf/word_count.toml"]
+    assert sidecar["inputs"][0]["uri"] == (deployed.release / "word-count/sample/texts.csv").as_uri()
+    assert sidecar["params"] == {"date": "2026-11-01", "min_length": 3}
+
+    # make run and make shell, here, without Airflow.
+    local = tmp_path / "local-home"
+    args = (f"--date 2026-11-01 --input word-count/sample/texts.csv --output {local}/data/word-count/output/word_counts "
+            "--config word-count/conf/word_count.toml")
+    first = make(checkout, "run", "PROJECT=word-count", f"ARGS={args}", env={**os.environ, "AIRFLOW_HOME": str(local)})
+    assert "count_words: running (output word_counts has no provenance" in first.stdout
+    ran = json.loads((local / "data/word-count/output/word_counts/date=2026-11-01/_provenance.json").read_text())
+    assert ran["launch"] == {"args": args.split()} and ran["release"]["version"] == "dev"
+    again = make(checkout, "run", "PROJECT=word-count", f"ARGS={args}", env={**os.environ, "AIRFLOW_HOME": str(local)})
+    assert "count_words: skipped (up to date)" in again.stdout
+
+    shell = make(checkout, "-s", "shell", "PROJECT=word-count",
+                 input="python -c 'import sys, word_count; print(sys.prefix)'\nexit 3\n", check=False)
+    assert shell.returncode != 0 and shell.stdout.strip().startswith(str(checkout / ".runtimes/word-count-")), shell
+
+
+SPARK_TASK = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+task = bag.dags["spark_words"].get_task("count_words")
+print(json.dumps({"errors": list(bag.import_errors), "operator": task.operator_name, "application": task.application,
+                  "outlets": [a.name for a in task.outlets]}))
+"""
+
+
+@pytest.mark.slow
+def test_a_spark_project_passes_lint_its_tests_and_the_dag_checks(checkout):
+    make(checkout, "new-project", "NAME=spark-words", "KIND=spark")
+    make(checkout, "lint")
+    tests = make(checkout, "test-projects", "PROJECT=spark-words")
+    assert " passed" in tests.stdout and "failed" not in tests.stdout
+    integrity = run(REPO / ".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "tests/test_dag_integrity.py", cwd=checkout, timeout=900)
+    assert "failed" not in integrity.stdout
+    result = run(sys.executable, "-c", SPARK_TASK, checkout / "dags", cwd=checkout,
+                 env={**os.environ, "AIRFLOW_HOME": str(checkout / ".airflow")})
+    task = json.loads(result.stdout.splitlines()[-1])
+    assert task == {"errors": [], "operator": "SparkSubmitOperator", "application": str(checkout / "spark-words/main.py"),
+                    "outlets": ["spark-words/word_counts"]}
