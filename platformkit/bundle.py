@@ -72,6 +72,12 @@ PARSING_IMPORTS = (
 )
 
 
+def import_parsing_modules() -> None:
+    """Import PARSING_IMPORTS into this process, so the parsers it forks have them."""
+    for module in PARSING_IMPORTS:
+        importlib.import_module(module)
+
+
 class ReleaseFetchError(PlatformError):
     """The release a task needs is not here and cannot be fetched; the task fails naming why."""
 
@@ -148,8 +154,7 @@ class ReleaseBundle(BaseDagBundle):
         if self.version is None:
             # the DAG processor's view: it forks a parser for every parse of the live release's files
             self._live = self.live_release()
-            for module in PARSING_IMPORTS:
-                importlib.import_module(module)
+            import_parsing_modules()
         else:
             self.hold(self.version)
             if not self.releases.has(self.version):

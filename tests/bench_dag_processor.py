@@ -36,6 +36,7 @@ import tempfile
 from pathlib import Path
 
 from bench_platform import EMPTY_DAG, REPO, TASKFLOW_DAG, release_shaped
+
 from platformkit.deploy import compile_dags
 from platformkit.layout import CURRENT, RELEASES
 from platformkit.localenv import airflow_env
@@ -128,7 +129,8 @@ with DAG(
                                       "{% else %}./venv/bin/python{% endif %}"},
         env_vars={"PLATFORM_PROVENANCE": '{"image": null, "release": {"git_sha": null, "version": "dev"}}'},
         outlets=[Asset(name="image-matching/imagerec_prod", uri="file:///srv/data/output/imagerec_prod",
-                       group="image-matching", extra={"type": "parquet", "pattern": "/srv/data/output/imagerec_prod/wiki=<wiki>/snapshot=<snapshot>"}),
+                       group="image-matching",
+                       extra={"type": "parquet", "pattern": "/srv/data/output/imagerec_prod/wiki=<wiki>/snapshot=<snapshot>"}),
                  Asset(name="image-matching/export", uri="file:///srv/data/output/export", group="image-matching",
                        extra={"type": "tsv", "pattern": "/srv/data/output/export/snapshot=<snapshot>/prod-<wiki>.tsv"})],
         execution_timeout=timedelta(minutes=240),
@@ -259,7 +261,7 @@ def main() -> None:
     ms = {name: statistics.median(values) * 1000 for name, values in parses.items()}
 
     def extra_over(name: str, base: str) -> float:
-        return statistics.median(a - b for a, b in zip(parses[name], parses[base])) * 1000
+        return statistics.median(a - b for a, b in zip(parses[name], parses[base], strict=True)) * 1000
 
     print(f"DAG file parse cost under `airflow dag-processor`: CPU time of the forked parser, median of "
           f"{len(parses['empty_dag.py'])} parses (loops 2-{loops}); load average {load_before:.1f} -> {load_after:.1f}")
