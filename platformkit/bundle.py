@@ -73,9 +73,14 @@ PARSING_IMPORTS = (
 
 
 def import_parsing_modules() -> None:
-    """Import PARSING_IMPORTS into this process, so the parsers it forks have them."""
+    """Import PARSING_IMPORTS into this process, so the parsers it forks have them. A speed-up
+    only: a module that does not import is logged, as Airflow's own pre-import does, never raised
+    (the bundle would not initialize, and nothing would be parsed)."""
     for module in PARSING_IMPORTS:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            log.warning("pre-import of %s for the DAG parsers failed: %s", module, error)
 
 
 class ReleaseFetchError(PlatformError):
