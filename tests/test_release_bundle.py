@@ -3,8 +3,10 @@ from a release store (a folder, or HTTP with a token), and what it refuses."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import struct
 import subprocess
 import sys
 import textwrap
@@ -66,6 +68,19 @@ def test_dag_processor_sees_the_live_release_until_it_refreshes(dist, tmp_path):
     assert processor.path == home.resolve() / "releases/v2/dags"
     assert processor.get_current_version().version == "v2"
     assert probe_text(processor.path) == 'TEXT = "release text: v2"'
+
+
+def test_deploy_compiles_the_dags_so_no_parse_compiles_them(dist, tmp_path):
+    """The DAG processor imports the DAG files anew for each parse; where it cannot write
+    __pycache__ it would compile them each time."""
+    home = tmp_path / "home"
+    deploy(archive(dist, "v1"), home)
+    source = home / "releases/v1/dags/release_probe.py"
+    bytecode = Path(importlib.util.cache_from_source(str(source)))
+    assert bytecode.is_file()
+    # valid for the source as deployed: the import machinery takes it instead of compiling
+    flags, mtime, size = struct.unpack("<III", bytecode.read_bytes()[4:16])
+    assert flags == 0 and (mtime, size) == (int(source.stat().st_mtime) & 0xFFFFFFFF, source.stat().st_size)
 
 
 def test_before_any_release_the_bundle_loads_and_has_no_version(tmp_path):
