@@ -1,5 +1,6 @@
 """A spark project's stage on this machine, as its DAG's task runs it in Spark's local mode: the
-packed runtime unpacked, and the environment spark-submit gives the driver.
+packed runtime unpacked, and the environment spark-submit gives the driver (a container
+project's: platformkit/stage_container.py).
 
 The runtime is unpacked once per archive, under .runtimes/<project>-<sha256 prefix>/ (git-ignored),
 by deploy's own unpack (same member policy, same smoke test), so a rebuilt venv.tar.gz gets a
@@ -78,21 +79,21 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).parent
 
 
-def environment(root: Path, project: str, stage_name: str | None = None) -> tuple[Path, dict[str, str]]:
-    """The runtime, and the environment of its driver: the runtime's interpreter first on PATH and
-    for Spark's Python workers, Spark's own Python modules (as spark-submit adds them), and the
-    stage's PLATFORM_PROVENANCE (the first stage when none is named)."""
-    kit = dagkit(root)
+def contract(kit, project: str):
+    """The project's contract (project.toml), its errors as the platform's."""
     try:
-        contract = kit.stages.contract(project)
-        stage = contract.stage(stage_name) if stage_name else contract.stages[0]
+        return kit.stages.contract(project)
     except (kit.contract.ContractError, FileNotFoundError) as error:
         raise PlatformError(str(error)) from None
-    if contract.kind != "spark":
-        raise PlatformError(f"{project} is a {contract.kind!r} project; only spark projects run here so far")
-    venv, spark = unpacked(root, project), spark_home()
+
+
+def environment(kit, venv: Path, facts: dict) -> dict[str, str]:
+    """The environment of a spark stage's driver on the unpacked runtime `venv`: its interpreter
+    first on PATH and for Spark's Python workers, Spark's own Python modules (as spark-submit
+    adds them), and the stage's provenance `facts` as PLATFORM_PROVENANCE."""
+    spark = spark_home()
     python = str(venv / "bin/python")
-    return venv, {
+    return {
         **os.environ,
         "VIRTUAL_ENV": str(venv),
         "PATH": f"{venv / 'bin'}{os.pathsep}{spark / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -101,5 +102,5 @@ def environment(root: Path, project: str, stage_name: str | None = None) -> tupl
         "PYSPARK_PYTHON": python,
         "PYSPARK_DRIVER_PYTHON": python,
         "PYSPARK_SUBMIT_ARGS": f"--master {LOCAL_MASTER} pyspark-shell",
-        **kit.provenance.environment(stage),
+        kit.provenance.ENVIRONMENT_VARIABLE: json.dumps(facts),
     }

@@ -112,7 +112,7 @@ class Contract:
                             f"(it has: {', '.join(s.name for s in self.stages)})")
 
 
-def parse(project: str, text: str, locations: dict[str, str], project_dir: Path | None = None) -> Contract:
+def parse(project: str, text: str, locations: dict[str, str], project_dir: Path) -> Contract:
     """The contract in ``text``; ``locations`` fill the ``{name}`` placeholders of its URIs and
     args (an empty one leaves out the nested list of args that names it), ``project_dir`` the
     ``{project_dir}`` of its args."""
@@ -131,7 +131,7 @@ def parse(project: str, text: str, locations: dict[str, str], project_dir: Path 
         raise ContractError(f"{where}: no [[stages]]")
     if PROJECT_DIR in locations:
         raise ContractError(f"{where}: {PROJECT_DIR} is not a data location's name: conf/airflow.toml must not use it")
-    if project_dir is not None and kind != "container":
+    if kind != "container":
         locations = {**locations, PROJECT_DIR: str(project_dir)}
     stages = tuple(parse_stage(project, kind, table, locations, f"{where}, stage {i + 1}")
                    for i, table in enumerate(tables))
