@@ -90,7 +90,7 @@ def run(root: Path, project: str, stage_name: str | None, args: list[str], *, va
     for stage in chosen:
         stage_args = args or arguments(kit, stage, values or {})
         facts = {**kit.provenance.platform_facts(stage), **facts_of_image, "launch": {"args": stage_args}}
-        reason = up_to_date.stale_because([(o.name, o.fixed_uri) for o in stage.outputs], facts)
+        reason = up_to_date.stale_because([(o.name, o.fixed_uri) for o in stage.outputs], facts, stage.mounts)
         if reason is None:
             log(f"{project}/{stage.name}: skipped (up to date): its outputs' provenance matches its arguments, "
                 "config, runtime and inputs")
