@@ -17,7 +17,8 @@ IMAGE_PROJECTS := $(filter $(patsubst %/Dockerfile,%,$(wildcard */Dockerfile)),$
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 ifndef VERSION
-VERSION := $(shell $(PYTHON) -m platformkit version . 2>/dev/null || echo unversioned)
+# Computed once, on first use: git's answer takes half a second that make run and make shell do not need.
+VERSION = $(eval VERSION := $$(shell $(PYTHON) -m platformkit version . 2>/dev/null || echo unversioned))$(VERSION)
 endif
 ARCHIVE ?= dist/platform-airflow-dags-$(VERSION).tar.gz
 

@@ -62,9 +62,12 @@ def arguments(kit, stage, values: dict[str, str]) -> list[str]:
 
 
 def spark_submit(kit, project: str, stage, python: str, args: list[str]) -> list[str]:
-    """spark-submit as the DAG's SparkSubmitOperator runs it on a local[*] connection."""
+    """spark-submit as the DAG's SparkSubmitOperator runs it on a local[*] connection, Spark's own
+    logging at WARN as pyspark's shell has it (the task's log keeps INFO; on a console it buries
+    the job's own lines)."""
     return [str(stage_runtime.spark_home() / "bin/spark-submit"), "--master", stage_runtime.LOCAL_MASTER,
             "--conf", f"spark.pyspark.driver.python={python}", "--conf", f"spark.pyspark.python={python}",
+            "--conf", "spark.log.level=WARN",
             "--driver-memory", kit.project_config(project)["spark"]["driver_memory"],
             "--name", f"{project}-{stage.name}", str(kit.project_dir(project) / stage.entry_point), *args]
 
