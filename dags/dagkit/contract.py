@@ -15,8 +15,8 @@
 
 A URI or an argument may name a data location of the project's ``conf/airflow.toml`` in braces
 (``{output}``), filled in here, and run values in angle brackets (``<snapshot>``), which the run
-fills in: the DAG from its params and XComs, `make run` from ``local_values``. An argument may
-also name ``{project_dir}``, the project's folder in this release (not in a container). Each
+fills in: the DAG from its params and XComs, `make run` from ``local_values``. An argument or URI
+may also name ``{project_dir}``, the project's folder in this release (not in a container). Each
 output becomes an Airflow Asset named ``<project>/<output>``: its URI is the pattern's fixed part
 (its folder before the first ``<...>``), so the UI shows lineage and a DAG can be scheduled on it.
 
