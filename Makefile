@@ -17,7 +17,8 @@ IMAGE_PROJECTS := $(filter $(patsubst %/Dockerfile,%,$(wildcard */Dockerfile)),$
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 ifndef VERSION
-VERSION := $(shell $(PYTHON) -m platformkit version . 2>/dev/null || echo unversioned)
+# Computed once, on first use: git's answer takes half a second that make run and make shell do not need.
+VERSION = $(eval VERSION := $$(shell $(PYTHON) -m platformkit version . 2>/dev/null || echo unversioned))$(VERSION)
 endif
 ARCHIVE ?= dist/platform-airflow-dags-$(VERSION).tar.gz
 
@@ -151,13 +152,19 @@ airflow: $(PLATFORM) ## run Airflow (standalone, UI on :8080) on the deployed re
 	while IFS= read -r line; do case "$$line" in ''|'#'*) ;; *) export "$$line";; esac; done < local.env; \
 	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH AIRFLOW__CORE__DAGS_FOLDER=$(AIRFLOW_HOME)/current/dags exec airflow standalone
 
-shell: $(PLATFORM) ## a shell in PROJECT's runtime, as its DAG task has it; runs stdin's commands when not a terminal
-	@test -n "$(PROJECT)" || { echo "make shell PROJECT=<project>" >&2; exit 1; }
-	@$(VPY) -m platformkit shell $(PROJECT)
+# make shell / make run of a container project: PASS_ENV="NAME ..." gives the container these variables
+# of this environment (by name: secrets stay out unless named), NETWORK= its network, IMAGE= another image.
+CONTAINER_OPTIONS = $(foreach name,$(PASS_ENV),--pass-env $(name)) $(if $(NETWORK),--network $(NETWORK)) \
+                    $(if $(IMAGE),--image $(IMAGE))
 
-run: $(PLATFORM) ## run PROJECT's stages here without Airflow, skipping those up to date [STAGE=s] [ARGS="..."]
-	@test -n "$(PROJECT)" || { echo "make run PROJECT=<project> [STAGE=s] [ARGS=...]" >&2; exit 1; }
-	@$(VPY) -m platformkit run $(if $(STAGE),--stage $(STAGE)) $(PROJECT) $(ARGS)
+shell: $(PLATFORM) ## a shell in PROJECT's runtime or container, as its DAG task has it; runs stdin's commands when not a terminal [PASS_ENV=]
+	@test -n "$(PROJECT)" || { echo "make shell PROJECT=<project>" >&2; exit 1; }
+	@$(VPY) -m platformkit shell $(CONTAINER_OPTIONS) $(PROJECT)
+
+run: $(PLATFORM) ## run PROJECT's stages here without Airflow, skipping those up to date [STAGE=s] [VALUES="name=value ..."] [ARGS="..."]
+	@test -n "$(PROJECT)" || { echo "make run PROJECT=<project> [STAGE=s] [VALUES=...] [ARGS=...]" >&2; exit 1; }
+	@$(VPY) -m platformkit run $(if $(STAGE),--stage $(STAGE)) $(foreach value,$(VALUES),--set $(value)) \
+	  $(CONTAINER_OPTIONS) $(PROJECT) $(ARGS)
 
 demo: $(PLATFORM) ## build, deploy into $AIRFLOW_HOME and run both pipelines for one date through Airflow [DATE=YYYY-MM-DD]
 	$(VPY) ops/demo.py $(if $(DATE),--date $(DATE))

@@ -43,7 +43,6 @@ from dagkit import stages
 
 PROJECT = "arxlive"
 config = dagkit.project_config(PROJECT)
-data_dir = dagkit.data_path(config["data"])
 
 with DAG(
     dag_id="arxlive",
@@ -66,22 +65,18 @@ with DAG(
     @task
     def prepare_store() -> str:
         """Create the mounted folder; the container runs as its owner, so it can write there."""
-        import os
+        return stages.prepare_mounts(PROJECT, "harvest_and_enrich")
 
-        data_dir.mkdir(parents=True, exist_ok=True)
-        owner = os.stat(data_dir)
-        return f"{owner.st_uid}:{owner.st_gid}"
-
+    # The command, its args, mounts and environment: arxlive/project.toml and conf/airflow.toml.
     harvest_and_enrich = DockerOperator(
         **stages.docker(
             PROJECT, "harvest_and_enrich",
             image=dagkit.image_reference(PROJECT, config["image"]),
             # an empty --from/--until means "the run date's own window" to arxlive
-            args=["--date", "{{ data_interval_end | ds }}", "--from", "{{ params['from'] or '' }}",
-                  "--until", "{{ params['until'] or '' }}", "--production"],
+            run_values={"date": "{{ data_interval_end | ds }}", "from": "{{ params['from'] or '' }}",
+                        "until": "{{ params['until'] or '' }}"},
             variables={"docker_url": ("arxlive_docker_url", config["docker_url"]),
                        "network_mode": ("arxlive_network_mode", config["network_mode"])},
-            environment={**config["environment"], "ARXLIVE_DATA_DIR": "/data"},
             user_from_task="prepare_store",
             private_environment_from={
                 "ARXLIVE_OPENALEX_URL": "arxlive_openalex.host",
@@ -91,7 +86,6 @@ with DAG(
                 "ARXLIVE_DB_URL": "arxlive_store.extra.url",
             },
         ),
-        mounts=[{"source": str(data_dir), "target": "/data", "type": "bind"}],
         mount_tmp_dir=False,
         auto_remove="force",  # the output is already in the task log
     )

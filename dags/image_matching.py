@@ -97,19 +97,13 @@ with DAG(
         """Every input dataset has the snapshot, through the job's own FileSystem code."""
         log.info(probe("inputs", "--input", input_uri, "--snapshot", snapshot).strip())
 
+    # The job's arguments: image-matching/project.toml, filled with this run's values.
     image_matching = SparkSubmitOperator(
-        **stages.spark_submit(PROJECT, "image_matching", conn_id=spark["conn_id"]),
+        **stages.spark_submit(PROJECT, "image_matching", conn_id=spark["conn_id"], run_values={
+            "snapshot": "{{ ti.xcom_pull(task_ids='snapshot') }}", "wikis": "{{ params.wikis }}",
+            "dataset_id": "{{ run_id }}"}),
         execution_timeout=timedelta(minutes=spark["execution_timeout_minutes"]),
         name="image-matching-{{ ti.xcom_pull(task_ids='snapshot') }}",
-        application_args=[
-            "--snapshot", "{{ ti.xcom_pull(task_ids='snapshot') }}",
-            "--wikis", "{{ params.wikis }}",
-            "--input", input_uri,
-            "--output", output_uri,
-            "--config", str(dagkit.project_dir(PROJECT) / "conf" / "spark.toml"),
-            "--dataset-id", "{{ run_id }}",
-            *(["--event-log", dagkit.data_location(config["event_log"])] if config["event_log"] else []),
-        ],
         driver_memory=spark["driver_memory"],
         executor_memory=spark["executor_memory"],
         executor_cores=spark["executor_cores"],

@@ -7,8 +7,8 @@
     deploy ARCHIVE --airflow-home DIR [--keep 5] [--keep-fetched 3]
     rollback --airflow-home DIR
     status --airflow-home DIR
-    shell PROJECT                                 a shell in a project's runtime (spark, python; stdin's commands if not a tty)
-    run [--stage S] PROJECT [ARGS...]             a project's stages here, without Airflow, skipping those up to date
+    shell [--pass-env NAME] PROJECT               a shell in a project's runtime or container (stdin's commands unless a terminal)
+    run [--stage S] [--set NAME=VALUE] PROJECT [ARGS...]    a project's stages here, without Airflow, skipping those up to date
     new-project NAME --kind KIND                 a project folder and its DAG from platformkit/templates/KIND
 
 The modules raise PlatformError; only this one turns it into an exit status: one line on stderr,
@@ -72,12 +72,13 @@ def run_deploy(args) -> int:
 
 
 def run_shell(args) -> int:
-    shell.open_shell(args.root, args.project)
+    shell.open_shell(args.root, args.project, pass_env=args.pass_env, network=args.network, image=args.image)
     return 0  # not reached: the shell replaced this process
 
 
 def run_stages(args) -> int:
-    launch.run(args.root, args.project, args.stage, args.args)
+    launch.run(args.root, args.project, args.stage, args.args, values=launch.run_values(args.set),
+               pass_env=args.pass_env, network=args.network, image=args.image)
     return 0
 
 
@@ -120,15 +121,20 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--dist", type=Path, default=Path("dist"), help="where to write (default: dist)")
     sub.add_argument("--image-repository", help="pin the images of container projects, <repository>/<project>:<version>")
 
-    sub = command("shell", shell, run_shell, "shell")
-    sub.add_argument("project", help="the project folder's name")
-    sub.add_argument("--root", type=Path, default=Path("."), help="the checkout (default: .)")
-
-    sub = command("run", launch, run_stages, "run")
-    sub.add_argument("project", help="the project folder's name")
-    sub.add_argument("--root", type=Path, default=Path("."), help="the checkout (default: .)")
-    sub.add_argument("--stage", help="run this stage only (default: every stage, dependencies first)")
-    sub.add_argument("args", nargs=argparse.REMAINDER, help="the entry point's arguments")
+    for name, module, run in (("shell", shell, run_shell), ("run", launch, run_stages)):
+        sub = command(name, module, run, name)
+        sub.add_argument("project", help="the project folder's name")
+        sub.add_argument("--root", type=Path, default=Path("."), help="the checkout (default: .)")
+        sub.add_argument("--pass-env", action="append", default=[], metavar="NAME",
+                         help="container projects: give the container this variable of this environment (by name)")
+        sub.add_argument("--network", help="container projects: the container's network (default: conf/airflow.toml's)")
+        sub.add_argument("--image", help="container projects: the image (default: the one `make image` builds)")
+        if name == "run":
+            sub.add_argument("--stage", help="run this stage only (default: every stage, dependencies first)")
+            sub.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                             help="a run value of the stages' args (default: their local_values in project.toml)")
+            sub.add_argument("args", nargs=argparse.REMAINDER,
+                             help="the entry point's or command's arguments, instead of the contract's")
 
     sub = command("new-project", scaffold, run_new_project, "new-project")
     sub.add_argument("name", help="the project folder's name: lower-case words joined by '-' (e.g. word-count)")

@@ -1,6 +1,7 @@
-"""A project's stage on this machine, as its DAG's task runs it: the packed runtime unpacked, and
-the environment the task gives it (a spark stage: the one spark-submit gives the driver in Spark's
-local mode; a python stage: dagkit.stages.stage_environment).
+"""A spark or python project's stage on this machine, as its DAG's task runs it: the packed
+runtime unpacked, and the environment the task gives it (a spark stage: the one spark-submit gives
+the driver in Spark's local mode; a python stage: dagkit.stages.stage_environment). A container
+project's: platformkit/stage_container.py.
 
 The runtime is unpacked once per archive, under .runtimes/<project>-<sha256 prefix>/ (git-ignored),
 by deploy's own unpack (same member policy, same smoke test), so a rebuilt venv.tar.gz gets a
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -73,31 +75,26 @@ def unpacked(root: Path, project: str) -> Path:
 
 
 def spark_home() -> Path:
-    """The Spark the DAG's spark-submit is: the platform environment's pyspark."""
-    import pyspark
+    """The Spark the DAG's spark-submit is: the platform environment's pyspark (found, not imported:
+    importing it costs half a second)."""
+    return Path(importlib.util.find_spec("pyspark").origin).parent
 
-    return Path(pyspark.__file__).parent
 
-
-def environment(root: Path, project: str, stage_name: str | None = None) -> tuple[Path, dict[str, str]]:
-    """The runtime, and the environment of its driver: the runtime's interpreter first on PATH and
-    for Spark's Python workers, Spark's own Python modules (as spark-submit adds them), and the
-    stage's PLATFORM_PROVENANCE (the first stage when none is named)."""
-    kit = dagkit(root)
+def contract(kit, project: str):
+    """The project's contract (project.toml), its errors as the platform's."""
     try:
-        contract = kit.stages.contract(project)
-        stage = contract.stage(stage_name) if stage_name else contract.stages[0]
+        return kit.stages.contract(project)
     except (kit.contract.ContractError, FileNotFoundError) as error:
         raise PlatformError(str(error)) from None
-    if contract.kind not in ("spark", "python"):
-        raise PlatformError(f"{project} is a {contract.kind!r} project; only spark and python projects run here so far")
-    venv = unpacked(root, project).resolve()  # absolute: the shell may change folders
-    if contract.kind == "python":
-        # the task's own environment (dagkit.stages.stage_environment), over this terminal's
-        return venv, {**os.environ, "VIRTUAL_ENV": str(venv), **kit.stages.stage_environment(stage, venv / "bin/python")}
+
+
+def environment(kit, venv: Path, facts: dict) -> dict[str, str]:
+    """The environment of a spark stage's driver on the unpacked runtime `venv`: its interpreter
+    first on PATH and for Spark's Python workers, Spark's own Python modules (as spark-submit
+    adds them), and the stage's provenance `facts` as PLATFORM_PROVENANCE."""
     spark = spark_home()
     python = str(venv / "bin/python")
-    return venv, {
+    return {
         **os.environ,
         "VIRTUAL_ENV": str(venv),
         "PATH": f"{venv / 'bin'}{os.pathsep}{spark / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -106,5 +103,11 @@ def environment(root: Path, project: str, stage_name: str | None = None) -> tupl
         "PYSPARK_PYTHON": python,
         "PYSPARK_DRIVER_PYTHON": python,
         "PYSPARK_SUBMIT_ARGS": f"--master {LOCAL_MASTER} pyspark-shell",
-        **kit.provenance.environment(stage),
+        kit.provenance.ENVIRONMENT_VARIABLE: json.dumps(facts),
     }
+
+
+def python_environment(kit, stage, venv: Path, facts: dict) -> dict[str, str]:
+    """A python stage's whole environment on the unpacked runtime `venv`, the DAG task's own
+    (dagkit.stages.stage_environment: nothing of this terminal's), with its provenance `facts`."""
+    return {**kit.stages.stage_environment(stage, venv / "bin/python"), kit.provenance.ENVIRONMENT_VARIABLE: json.dumps(facts)}

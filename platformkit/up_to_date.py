@@ -18,11 +18,20 @@ SIDECAR = "_provenance.json"
 SIDECAR_SUFFIX = ".provenance.json"
 
 
-def local_path(uri: str) -> Path | None:
+def local_path(uri: str, mounts: dict[str, str] | None = None) -> Path | None:
+    """The path on this host of a path or file:// URI; one under a container's mount (``mounts``:
+    {host folder: path in the container}), as a container stage records it, is on the host folder."""
     if "://" not in uri:
-        return Path(uri)
-    parsed = urlparse(uri)
-    return Path(unquote(parsed.path)) if parsed.scheme == "file" and parsed.netloc in ("", "localhost") else None
+        path = Path(uri)
+    else:
+        parsed = urlparse(uri)
+        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+            return None
+        path = Path(unquote(parsed.path))
+    for source, target in (mounts or {}).items():
+        if path.is_relative_to(target):
+            return Path(source) / path.relative_to(target)
+    return path
 
 
 def stat(path: Path) -> dict | None:
@@ -43,11 +52,12 @@ def sidecars(fixed_uri: str) -> list[Path]:
     return sorted([*folder.rglob(SIDECAR), *folder.rglob(f"*{SIDECAR_SUFFIX}")])
 
 
-def stale_because(outputs: list[tuple[str, str]], facts: dict) -> str | None:
+def stale_because(outputs: list[tuple[str, str]], facts: dict, mounts: dict[str, str] | None = None) -> str | None:
     """Why the stage must run; None when every output is up to date.
 
     :param outputs: (name, fixed URI) of each of the stage's outputs
     :param facts: the provenance this run would record: the platform's facts and ``launch``
+    :param mounts: a container stage's {host folder: path in the container}: the paths it recorded
     """
     for name, fixed_uri in outputs:
         records = []
@@ -66,14 +76,14 @@ def stale_because(outputs: list[tuple[str, str]], facts: dict) -> str | None:
             if record.get("runtime_sha256") != facts["runtime_sha256"]:
                 return f"runtime changed since {path}"
             for recorded in record.get("outputs", []):
-                where = local_path(recorded.get("uri", ""))
+                where = local_path(recorded.get("uri", ""), mounts)
                 if where is None or not where.exists():
                     return f"output {recorded.get('uri')} of {path} is missing"
             inputs = record.get("inputs", [])
             if not inputs:
                 return f"{path} records no inputs to compare"
             for recorded in inputs:
-                where = local_path(recorded.get("uri", ""))
+                where = local_path(recorded.get("uri", ""), mounts)
                 if where is None or "bytes" not in recorded:
                     return f"input {recorded.get('uri')} cannot be checked here"
                 current = stat(where)

@@ -1,9 +1,10 @@
 """`make run PROJECT=image-matching` against a plain `python -m imagematching`, side by side.
 
-Both run image-matching's job on the same generated data (the demo's size by default) into a
-fresh output folder, in alternating order: `make run` (the launcher: dagkit's contract and
-provenance, the runtime check and its cached unpack, the up-to-date check, spark-submit in local
-mode) and the runtime's own interpreter started by hand with Spark's Python modules on its path.
+Both run image-matching's job on the same generated data (the demo's size by default) with the same
+arguments into a fresh output folder, in alternating order: a bare `make run` (the launcher:
+dagkit's contract, its args on their local values, provenance, the runtime check and its cached
+unpack, the up-to-date check, spark-submit in local mode) and the runtime's own interpreter started
+by hand with Spark's Python modules on its path.
 
     ../.venv/bin/python bench_local_run.py [--pages 20000] [--runs 2]
 
@@ -49,13 +50,14 @@ def main() -> None:
     subprocess.run([REPO / "image-matching/.venv/bin/python", "-m", "imagematching.generate", "--pages",
                     str(args.pages), "--wikis", "3", "--snapshot", SNAPSHOT, "--output", data / "input"],
                    check=True, capture_output=True)
-    job_args = ["--snapshot", SNAPSHOT, "--input", str(data / "input"), "--output", str(data / "output"),
-                "--config", str(REPO / "image-matching/conf/spark.toml")]
+    # What a bare `make run` gives the job: project.toml's args on its local values (snapshot 2026-10).
+    job_args = ["--snapshot", SNAPSHOT, "--wikis", "all", "--input", str(data / "input"), "--output", str(data / "output"),
+                "--config", str(REPO / "image-matching/conf/spark.toml"), "--dataset-id", "local"]
     environment = {**os.environ, "AIRFLOW_HOME": str(home)}
     plain = {**environment, "SPARK_HOME": str(spark), "PYSPARK_PYTHON": str(venv / "bin/python"),
              "PYTHONPATH": os.pathsep.join(str(p) for p in sorted((spark / "python/lib").glob("*.zip")))}
     commands = {
-        "make run": (["make", "-s", "run", "PROJECT=image-matching", f"ARGS={' '.join(job_args)}"], environment),
+        "make run": (["make", "-s", "run", "PROJECT=image-matching"], environment),
         "python -m imagematching": ([str(venv / "bin/python"), "-m", "imagematching", *job_args], plain),
     }
     times: dict[str, list[float]] = {name: [] for name in commands}

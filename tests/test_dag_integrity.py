@@ -119,3 +119,23 @@ def test_project_stages_are_typed_operators_with_their_outputs_as_outlets(dagbag
             assert [(a.name, a.extra["type"]) for a in task.outlets] == \
                 [(f"{project}/{o.name}", o.type) for o in stage.outputs]
             assert all(a.uri.startswith("file:///") for a in task.outlets), task.outlets
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_a_stages_task_gets_the_contracts_args_as_make_run_does(dagbag, path):
+    """The task's arguments are its contract's: the same as `make run`'s but for the run values, which
+    the DAG fills from its params, XComs and run (Jinja)."""
+    from dagkit import stages
+
+    for dag in dags_of(dagbag, path):
+        [project] = [p.parent.name for p in REPO.glob("*/project.toml") if p.parent.name in dag.tags]
+        contract = stages.contract(project)
+        for stage in contract.stages:
+            task = dag.get_task(stage.name)
+            given = task.application_args if contract.kind == "spark" else task.command[len(stage.command):]
+            local = stage.arguments(stage.local_values)
+            assert len(given) == len(local) and stage.args
+            assert [a for a in given if "{{" not in a] == [b for a, b in zip(given, local, strict=True) if "{{" not in a]
+            if contract.kind == "container":
+                assert task.mounts == [{"source": s, "target": t, "type": "bind"} for s, t in stage.mounts.items()]
+                assert task.environment.items() >= stages.container_environment(project).items()

@@ -155,13 +155,15 @@ def test_a_python_project_works_straight_away(checkout, tmp_path):
 
     # make run and make shell, here, without Airflow.
     local = tmp_path / "local-home"
-    args = (f"--date 2026-11-01 --input word-count/sample/texts.csv --output {local}/data/word-count/output/word_counts "
-            "--config word-count/conf/word_count.toml")
-    first = make(checkout, "run", "PROJECT=word-count", f"ARGS={args}", env={**os.environ, "AIRFLOW_HOME": str(local)})
+    # a bare make run: the contract's args, their run value from its local_values
+    first = make(checkout, "run", "PROJECT=word-count", env={**os.environ, "AIRFLOW_HOME": str(local)})
     assert "count_words: running (output word_counts has no provenance" in first.stdout
     ran = json.loads((local / "data/word-count/output/word_counts/date=2026-11-01/_provenance.json").read_text())
-    assert ran["launch"] == {"args": args.split()} and ran["release"]["version"] == "dev"
-    again = make(checkout, "run", "PROJECT=word-count", f"ARGS={args}", env={**os.environ, "AIRFLOW_HOME": str(local)})
+    assert ran["launch"] == {"args": ["--date", "2026-11-01", "--input", str(checkout / "word-count/sample/texts.csv"),
+                                      "--output", f"{local}/data/word-count/output/word_counts",
+                                      "--config", str(checkout / "word-count/conf/word_count.toml")]}
+    assert ran["release"]["version"] == "dev"
+    again = make(checkout, "run", "PROJECT=word-count", env={**os.environ, "AIRFLOW_HOME": str(local)})
     assert "count_words: skipped (up to date)" in again.stdout
 
     shell = make(checkout, "-s", "shell", "PROJECT=word-count",

@@ -4,6 +4,7 @@ is refused with a message naming the place."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -12,7 +13,8 @@ sys.path.insert(0, str(REPO / "dags"))
 
 from dagkit.contract import ContractError, parse  # noqa: E402
 
-LOCATIONS = {"output": "/data/out", "store": "s3a://bucket/store/"}
+LOCATIONS = {"output": "/data/out", "store": "s3a://bucket/store/", "events": ""}
+DEMO_DIR = Path("/release/demo")
 GOOD = """
 kind = "spark"
 [[stages]]
@@ -22,11 +24,23 @@ config = ["conf/spark.toml"]
 inputs = [{ name = "pages", uri = "{store}/pages/snapshot=<snapshot>", type = "parquet" }]
 outputs = [{ name = "scores", uri = "{output}/scores/wiki=<wiki>/snapshot=<snapshot>", type = "parquet" },
            { name = "report", uri = "{output}/report.json", type = "json" }]
+args = ["--snapshot", "<snapshot>", "--in", "{store}", "--config", "{project_dir}/conf/spark.toml",
+        ["--event-log", "{events}"], ["--out", "{output}"], "--id=<snapshot>-<run>"]
+local_values = { snapshot = "2026-10", run = "local" }
+"""
+CONTAINER = """
+kind = "container"
+[[stages]]
+name = "harvest"
+command = ["run"]
+args = ["--date", "<date>"]
+local_values = { date = "2026-11-20" }
+mounts = { output = "/data" }
 """
 
 
 def test_locations_are_filled_in_and_outputs_become_assets():
-    stage = parse("demo", GOOD, LOCATIONS).stage("score")
+    stage = parse("demo", GOOD, LOCATIONS, DEMO_DIR).stage("score")
     assert stage.entry_point == "main.py" and stage.config == ("conf/spark.toml",)
     assert stage.inputs[0].uri == "s3a://bucket/store/pages/snapshot=<snapshot>"
     assert stage.inputs[0].fixed_uri == "s3a://bucket/store/pages"
@@ -36,6 +50,36 @@ def test_locations_are_filled_in_and_outputs_become_assets():
         ("demo/report", "file:///data/out/report.json", "demo"),
     ]
     assert assets[0].extra == {"type": "parquet", "pattern": "/data/out/scores/wiki=<wiki>/snapshot=<snapshot>"}
+
+
+def test_args_fill_locations_leave_out_empty_options_and_take_run_values():
+    stage = parse("demo", GOOD, LOCATIONS, DEMO_DIR).stage("score")
+    assert stage.run_values == {"snapshot", "run"}
+    assert stage.arguments({"snapshot": "{{ snapshot }}", "run": "{{ run_id }}"}) == [
+        "--snapshot", "{{ snapshot }}", "--in", "s3a://bucket/store", "--config", "/release/demo/conf/spark.toml",
+        "--out", "/data/out", "--id={{ snapshot }}-{{ run_id }}"]  # --event-log left out: {events} is empty
+    assert stage.arguments(stage.local_values)[:2] == ["--snapshot", "2026-10"]
+    with pytest.raises(ContractError, match=r"stage score: no value for \['run'\]"):
+        stage.arguments({"snapshot": "2026-10"})
+    with pytest.raises(ContractError, match=r"\['wiki'\] are not run values of its args"):
+        stage.arguments({**stage.local_values, "wiki": "enwiki"})
+    with_events = parse("demo", GOOD, {**LOCATIONS, "events": "/data/events"}, DEMO_DIR)
+    assert "--event-log" in with_events.stage("score").arguments(stage.local_values)
+
+
+def test_a_container_stage_mounts_its_locations():
+    stage = parse("demo", CONTAINER, LOCATIONS, DEMO_DIR).stage("harvest")
+    assert stage.mounts == {"/data/out": "/data"}
+    assert stage.arguments(stage.local_values) == ["--date", "2026-11-20"]
+
+
+@pytest.mark.parametrize("project", ["image-matching", "arxlive"])
+def test_the_projects_run_on_their_local_values(project):
+    """A bare `make run PROJECT=x` has a value for every run value of each stage's args."""
+    from dagkit import stages
+
+    for stage in stages.contract(project).stages:
+        assert stage.args and stage.arguments(stage.local_values)
 
 
 @pytest.mark.parametrize("project", ["image-matching", "arxlive"])
@@ -65,21 +109,44 @@ def test_the_projects_contracts_parse(project):
      "config must list files in the project folder"),
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\n"
      "outputs = [{ name = 'o', uri = '{nowhere}/x', type = 'tsv' }]\n",
-     "o: {nowhere} is not a data location (known: output, store)"),
+     "o: {nowhere} is not a data location (known: events, output, project_dir, store)"),
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\noutputs = [{ name = 'o', uri = '/x' }]\n",
      "each entry is { name, uri, type }"),
     ("kind = 'spark'\n[[stages]\n", "demo/project.toml: "),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\nargs = ['--x', '<day>']\n",
+     "local_values gives no value for ['day'], which args name"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\nargs = ['<day>']\nlocal_values = { day = 1 }\n",
+     "local_values is a table of strings"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\nlocal_values = { day = '1' }\n",
+     "local_values: ['day'] are not run values of args"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\nargs = '--x'\n", "args: a list of strings"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\nargs = [['--x', 1]]\n",
+     "each argument is a string or a list of strings"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\nargs = ['{nowhere}']\n",
+     "args: {nowhere} is not a data location"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\nargs = ['--log', '{events}']\n",
+     "{events} is empty; put the option and its value in a nested list"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\nmounts = { output = '/data' }\n",
+     "only a container stage mounts folders"),
+    ("kind = 'container'\n[[stages]]\nname = 'a'\ncommand = ['run']\nmounts = { store = '/data' }\n",
+     "store is not a data location that is a folder on this host"),
+    ("kind = 'container'\n[[stages]]\nname = 'a'\ncommand = ['run']\nmounts = { output = 'data/../etc' }\n",
+     "the path in the container must be absolute"),
+    ("kind = 'container'\n[[stages]]\nname = 'a'\ncommand = ['run']\nargs = ['{project_dir}/x']\n",
+     "{project_dir} is not in the container"),
+    ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = 'm.py'\n"
+     "outputs = [{ name = 'o', uri = '{events}/x', type = 'tsv' }]\n", "o: {events} is empty in conf/airflow.toml"),
 ])
 def test_a_bad_contract_is_refused_naming_what_is_wrong(text, message):
     with pytest.raises(ContractError) as error:
-        parse("demo", text, LOCATIONS)
+        parse("demo", text, LOCATIONS, DEMO_DIR)
     assert message in str(error.value)
     assert str(error.value).startswith("demo/project.toml")
 
 
 def test_an_unknown_stage_is_named_with_the_ones_there_are():
     with pytest.raises(ContractError, match=r"no stage 'rank' \(it has: score\)"):
-        parse("demo", GOOD, LOCATIONS).stage("rank")
+        parse("demo", GOOD, LOCATIONS, DEMO_DIR).stage("rank")
 
 
 def test_a_stage_is_run_only_by_the_operator_of_its_kind():

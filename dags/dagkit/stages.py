@@ -19,6 +19,7 @@ rendered: never from the parse.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 
 import dagkit
@@ -34,10 +35,10 @@ def contract(project: str) -> Contract:
     if not path.is_file():
         raise ContractError(f"project {project!r} has no project.toml ({path})")
     config = dagkit.project_config(project)
-    locations = {key: dagkit.data_location(value) for key, value in config.items() if isinstance(value, str) and value}
-    # {project_dir}: the project's own folder in the release, for data that ships with it (a sample)
-    locations["project_dir"] = str(dagkit.project_dir(project))
-    return parse(project, path.read_text(), locations)
+    # An empty location stays empty: the args that name it in a nested list are left out.
+    locations = {key: dagkit.data_location(value) if value else "" for key, value in config.items()
+                 if isinstance(value, str)}
+    return parse(project, path.read_text(), locations, dagkit.project_dir(project))
 
 
 def stage_of(project: str, name: str, kind: str) -> Stage:
@@ -47,8 +48,10 @@ def stage_of(project: str, name: str, kind: str) -> Stage:
     return found.stage(name)
 
 
-def spark_submit(project: str, name: str, *, conn_id: str = "spark_default") -> dict:
-    """SparkSubmitOperator arguments that run a spark stage's entry point in the packed runtime.
+def spark_submit(project: str, name: str, *, conn_id: str = "spark_default",
+                 run_values: dict[str, str] | None = None) -> dict:
+    """SparkSubmitOperator arguments that run a spark stage's entry point in the packed runtime,
+    with its args from the contract (``run_values`` fill their ``<name>``s, templated).
 
     Which way depends on the Spark connection's master, read when the task runs (templated):
     local mode runs the runtime unpacked on this host (Spark does not unpack archives for
@@ -62,6 +65,7 @@ def spark_submit(project: str, name: str, *, conn_id: str = "spark_default") -> 
     return {
         "task_id": stage.name,
         "application": str(dagkit.project_dir(project) / stage.entry_point),
+        "application_args": stage.arguments(run_values or {}),
         "conn_id": conn_id,
         "conf": {
             "spark.archives": f"{{% if not ({is_local}) %}}{dagkit.runtime_archive(project)}#venv{{% endif %}}",
@@ -74,7 +78,7 @@ def spark_submit(project: str, name: str, *, conn_id: str = "spark_default") -> 
     }
 
 
-def external_python(project: str, name: str, *, args: list[str]) -> dict:
+def external_python(project: str, name: str, *, run_values: dict[str, str] | None = None) -> dict:
     """ExternalPythonOperator arguments that run a python stage's entry point with the packed
     runtime's interpreter, as ``python <entry_point> <args>`` would.
 
@@ -84,14 +88,14 @@ def external_python(project: str, name: str, *, args: list[str]) -> dict:
     list (pickled, never through a shell); its environment is `stage_environment`, nothing of the
     worker's own (no Airflow settings or credentials).
 
-    :param args: the entry point's arguments (templated)
+    :param run_values: the values of the ``<name>`` placeholders of the stage's args (templated)
     """
     stage = stage_of(project, name, "python")
     return {
         "task_id": stage.name,
         "python": str(dagkit.runtime_python(project)),
         "python_callable": run_entry_point,
-        "op_args": [str(dagkit.project_dir(project) / stage.entry_point), *args],
+        "op_args": [str(dagkit.project_dir(project) / stage.entry_point), *stage.arguments(run_values or {})],
         "env_vars": stage_environment(stage, dagkit.runtime_python(project)),
         "inherit_env": False,
         # the runtime holds the project and its dependencies, never Airflow
@@ -125,22 +129,22 @@ def run_entry_point(entry_point: str, *args: str) -> None:
         sys.argv = script_argv
 
 
-def docker(project: str, name: str, *, image: str, args: list[str], environment: dict[str, str],
+def docker(project: str, name: str, *, image: str, run_values: dict[str, str] | None = None,
            private_environment_from: dict[str, str] | None = None,
            variables: dict[str, tuple[str, str]] | None = None,
            user_from_task: str | None = None) -> dict:
-    """DockerOperator arguments that run a container stage's command in the project's image.
+    """DockerOperator arguments that run a container stage's command and args (``run_values``
+    fill their ``<name>``s, templated) in the project's image, with its mounts and its
+    environment (`container_environment`, plus the platform's part of the outputs' provenance).
 
-    :param args: the run's arguments after the contract's command (templated)
-    :param environment: the container's environment, nothing secret (shown in the UI); the
-        platform's part of the outputs' provenance (dagkit.provenance) is added
     :param private_environment_from: ``{ENV_VAR: "conn_id.field"}``, field one of login,
         password, host, schema, port or ``extra.<key>``, read when the task runs and passed as
         the operator's private environment (kept out of the UI); empty fields and connections
         that do not exist are left out, so the program's own default applies
     :param variables: ``{attribute: (variable, default)}``: operator attributes a Variable can
         change on a running Airflow (``docker_url``, ``network_mode``), read when the task runs
-    :param user_from_task: the task whose XCom is the container's ``user`` (``uid:gid``)
+    :param user_from_task: the task whose XCom is the container's ``user`` (``uid:gid``), e.g.
+        one that returns `prepare_mounts`
     """
     stage = stage_of(project, name, "container")
     secrets, overrides = private_environment_from or {}, variables or {}
@@ -159,12 +163,31 @@ def docker(project: str, name: str, *, image: str, args: list[str], environment:
     return {
         "task_id": stage.name,
         "image": image,
-        "command": [*stage.command, *args],
-        "environment": {**environment, **provenance.environment(stage)},
+        "command": [*stage.command, *stage.arguments(run_values or {})],
+        "environment": {**container_environment(project), **provenance.environment(stage)},
+        "mounts": [{"source": source, "target": target, "type": "bind"} for source, target in stage.mounts.items()],
         "outlets": stage.assets(),
         "pre_execute": at_run_time,
         **{attribute: default for attribute, (_, default) in overrides.items()},
     }
+
+
+def container_environment(project: str) -> dict[str, str]:
+    """A container project's environment, nothing secret (the UI shows it): the ``[environment]``
+    table of its conf/airflow.toml."""
+    return {key: str(value) for key, value in dagkit.project_config(project).get("environment", {}).items()}
+
+
+def prepare_mounts(project: str, name: str) -> str | None:
+    """Create the host folders a container stage mounts; the ``uid:gid`` of the first one's owner,
+    which the container runs as so that it can write there (None without mounts: the image's user)."""
+    sources = list(stage_of(project, name, "container").mounts)
+    for source in sources:
+        os.makedirs(source, exist_ok=True)
+    if not sources:
+        return None
+    owner = os.stat(sources[0])
+    return f"{owner.st_uid}:{owner.st_gid}"
 
 
 def private_environment(references: dict[str, str]) -> dict[str, str]:
