@@ -49,10 +49,12 @@ def compute(inputs: dict[str, DataFrame], wikis: list[str], snapshot: str) -> Da
 
     sizes = transforms.wiki_sizes(pages.where(in_targets))
     icon_files = transforms.icons(imagelinks.where(in_targets), sizes)
+    # Each feeds the three candidate sources and the final join: cached, so that each is computed
+    # once rather than four times (run() drops the caches when the rows are written).
     targets = transforms.unillustrated(
         pages.where(in_targets), imagelinks.where(in_targets), page_props.where(in_targets), item_links, icon_files
-    )
-    properties = transforms.item_properties(inputs["wikidata_entity"])
+    ).cache()
+    properties = transforms.item_properties(inputs["wikidata_entity"]).cache()
     files = transforms.commons_files(pages)
     candidates = (
         transforms.wikidata_candidates(targets, properties)
@@ -116,7 +118,7 @@ def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: No
     staged_exports = io.write_exports(storage, rows, staging, wikis, job.snapshot)
     on_phase("wrote exports")
     summary = summarise(rows, sizes)
-    rows.unpersist()
+    spark.catalog.clearCache()  # the rows and compute()'s intermediates
     for wiki in wikis:
         summary[wiki]["export"] = io.export_uri(output, wiki, job.snapshot)
     report = {
