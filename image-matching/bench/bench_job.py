@@ -1,18 +1,20 @@
 """Job time, pages per second and Spark jobs per run, next to the Spark floor and to a baseline.
 
-    image-matching/.venv/bin/python image-matching/bench/bench_job.py [--scales 10000,1000000] [--baseline a126414]
+    image-matching/.venv/bin/python image-matching/bench/bench_job.py [--scales 10000,1000000] [--baseline a126414,d8fbc1e]
 
 For each scale it generates the inputs (ten wikis, skewed sizes), then runs, each as a separate
 `python -m imagematching` process (its own Spark application in local mode, as in production):
 
 - **floor**: a trivial Spark application: start the session, read one dataset, count;
-- **baseline**: the job as it was at the baseline commit (its package from `git archive`);
+- **baseline**: the job as it was at each baseline commit (its package from `git archive`);
 - **now**: the job in this checkout.
 
-It prints one row per scale and program: seconds, pages per second, the ratio to the floor and
-the number of Spark jobs, counted from the run's event log (SparkListenerJobStart events).
-Both jobs must give the same rows: the bench compares their imagerec_prod outputs (without the
-run's dataset_id and insertion_ts, which differ by design) and stops if they differ.
+It prints one row per scale and program: seconds, pages per second, the ratio to the floor, the
+number of Spark jobs and the executor CPU seconds, both from the run's event log
+(SparkListenerJobStart events; the tasks' Executor CPU Time, steadier than seconds under load).
+Every job must give the same rows: the bench compares each baseline's imagerec_prod output with
+this checkout's (without the run's dataset_id and insertion_ts, which differ by design) and stops
+if they differ.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def baseline_package(commit: str, into: Path) -> Path:
     return into / "src"
 
 
-def timed(command: list, pythonpath: Path | None, events: Path) -> tuple[float, int]:
-    """Seconds and Spark jobs of one application."""
+def timed(command: list, pythonpath: Path | None, events: Path) -> tuple[float, int, float]:
+    """Seconds, Spark jobs and executor CPU seconds of one application (the tasks' CPU time, from
+    the event log: steadier than seconds on a machine that other work loads)."""
     events.mkdir(parents=True)
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     if pythonpath:
@@ -60,12 +63,15 @@ def timed(command: list, pythonpath: Path | None, events: Path) -> tuple[float, 
     start = time.perf_counter()
     subprocess.run([sys.executable, *map(str, command)], check=True, capture_output=True, env=env)
     seconds = time.perf_counter() - start
-    jobs = 0
+    jobs, cpu_ns = 0, 0
     # Spark 4 rolls event logs: eventlog_v2_<app>/events_<n>_<app> files beside an appstatus file.
     for log in events.rglob("events_*"):
         with open(log) as f:
-            jobs += sum(json.loads(line)["Event"] == "SparkListenerJobStart" for line in f)
-    return seconds, jobs
+            for event in map(json.loads, f):
+                jobs += event["Event"] == "SparkListenerJobStart"
+                if event["Event"] == "SparkListenerTaskEnd" and event.get("Task Metrics"):
+                    cpu_ns += event["Task Metrics"]["Executor CPU Time"]
+    return seconds, jobs, cpu_ns / 1e9
 
 
 def job_command(work: Path, output: str, events: Path) -> list:
@@ -76,13 +82,13 @@ def job_command(work: Path, output: str, events: Path) -> list:
             "--output", work / output, "--config", config, "--dataset-id", "bench"]
 
 
-def same_rows(work: Path) -> bool:
+def same_rows(work: Path, baseline: str) -> bool:
     from pyspark.sql import SparkSession
 
     spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
     try:
         rows = [spark.read.parquet(str(work / name / "imagerec_prod")).drop("dataset_id", "insertion_ts")
-                for name in ("baseline", "now")]
+                for name in (baseline, "now")]
         return rows[0].exceptAll(rows[1]).count() == 0 and rows[1].exceptAll(rows[0]).count() == 0
     finally:
         spark.stop()
@@ -92,25 +98,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="10000,1000000", help="pages, comma-separated")
     parser.add_argument("--wikis", type=int, default=10)
-    parser.add_argument("--baseline", default="a126414", help="the commit to compare with")
+    parser.add_argument("--baseline", default="a126414,d8fbc1e",
+                        help="the commits to compare with, comma-separated (d8fbc1e: the code the issue measured)")
     args = parser.parse_args()
-    print(f"image matching, {args.wikis} wikis, Spark local mode on {os.cpu_count()} cores; baseline {args.baseline}")
-    print(f"{'pages':>9} {'program':<9} {'s':>7} {'pages/s':>9} {'x floor':>8} {'jobs':>5}")
+    commits = args.baseline.split(",")
+    print(f"image matching, {args.wikis} wikis, Spark local mode on {os.cpu_count()} cores; baselines {args.baseline}")
+    print(f"{'pages':>9} {'program':<9} {'s':>7} {'pages/s':>9} {'x floor':>8} {'jobs':>5} {'cpu s':>7}")
     with tempfile.TemporaryDirectory(prefix="bench-imagematching-") as tmp:
-        baseline = baseline_package(args.baseline, Path(tmp) / "baseline")
+        packages = {commit: baseline_package(commit, Path(tmp) / commit) for commit in commits}
         for pages in (int(s) for s in args.scales.split(",")):
             work = Path(tmp) / str(pages)
             generate.write(generate.generate(pages=pages, wikis=args.wikis, snapshot=SNAPSHOT), work / "in", SNAPSHOT)
-            floor, floor_jobs = timed(["-c", FLOOR, work / "in/mediawiki_page" / f"snapshot={SNAPSHOT}",
-                                       (work / "events-floor").as_uri()], None, work / "events-floor")
-            print(f"{pages:>9} {'floor':<9} {floor:>7.1f} {'':>9} {1:>8.1f} {floor_jobs:>5}", flush=True)
-            for name, pythonpath in (("baseline", baseline), ("now", None)):
+            floor, floor_jobs, floor_cpu = timed(["-c", FLOOR, work / "in/mediawiki_page" / f"snapshot={SNAPSHOT}",
+                                                  (work / "events-floor").as_uri()], None, work / "events-floor")
+            print(f"{pages:>9} {'floor':<9} {floor:>7.1f} {'':>9} {1:>8.1f} {floor_jobs:>5} {floor_cpu:>7.1f}", flush=True)
+            for name, pythonpath in (*packages.items(), ("now", None)):
                 events = work / f"events-{name}"
-                seconds, jobs = timed(job_command(work, name, events), pythonpath, events)
-                print(f"{pages:>9} {name:<9} {seconds:>7.1f} {pages / seconds:>9.0f} {seconds / floor:>8.1f} {jobs:>5}",
-                      flush=True)
-            if not same_rows(work):
-                sys.exit(f"the baseline and this checkout wrote different rows at {pages} pages")
+                seconds, jobs, cpu = timed(job_command(work, name, events), pythonpath, events)
+                print(f"{pages:>9} {name:<9} {seconds:>7.1f} {pages / seconds:>9.0f} {seconds / floor:>8.1f} {jobs:>5}"
+                      f" {cpu:>7.1f}", flush=True)
+            for commit in commits:
+                if not same_rows(work, commit):
+                    sys.exit(f"{commit} and this checkout wrote different rows at {pages} pages")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -193,3 +194,14 @@ def test_a_run_is_at_most_fifteen_spark_jobs(inputs, tmp_path):
     starts = [json.loads(line) for log in events.rglob("events_*") for line in log.read_text().splitlines()
               if '"SparkListenerJobStart"' in line]
     assert 0 < len(starts) <= 15, len(starts)
+    # no shuffle partitions in the config: chosen from the inputs' size, two per core at this size
+    # (Spark's own default would be 200 tasks in every shuffle stage)
+    tasks = {json.loads(line)["Stage Info"]["Number of Tasks"] for log in events.rglob("events_*")
+             for line in log.read_text().splitlines() if '"SparkListenerStageSubmitted"' in line}
+    assert 2 * os.cpu_count() in tasks and 200 not in tasks, tasks
+
+
+def test_shuffle_partitions_follow_the_input_size():
+    assert job.shuffle_partitions(0, 2) == 4
+    assert job.shuffle_partitions(10 * job.PARTITION_BYTES + 1, 2) == 11
+    assert job.shuffle_partitions(10 * job.PARTITION_BYTES, 8) == 16

@@ -16,7 +16,6 @@ from imagematching.storage import StorageError, to_uri
 # Spark settings used unless the config file says otherwise. No master here: a builder setting
 # would override spark-submit's --master, and without one Spark runs local[*].
 DEFAULT_SPARK_CONF = {
-    "spark.sql.shuffle.partitions": "16",
     # Five Spark jobs per run, whatever the data's size: see conf/spark.toml.
     "spark.sql.adaptive.enabled": "false",
     "spark.sql.autoBroadcastJoinThreshold": "-1",

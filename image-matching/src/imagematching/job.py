@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -15,6 +16,10 @@ from pyspark.sql import functions as F
 from imagematching import commit, coverage, io, provenance, rules, transforms
 from imagematching.storage import Storage, join, to_uri
 
+# Bytes of input per shuffle partition: adaptive execution's own target (its advisory partition
+# size), which this job cannot use (conf/spark.toml turns adaptive execution off).
+PARTITION_BYTES = 64 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Run:
@@ -25,6 +30,15 @@ class Run:
     dataset_id: str
     insertion_ts: datetime
     platform_facts: dict = field(default_factory=dict)  # the DAG's part of the provenance record
+
+
+def shuffle_partitions(input_bytes: int, parallelism: int) -> int:
+    """Shuffle partitions for a run over `input_bytes` of input: one per PARTITION_BYTES, and at
+    least two tasks per core (`parallelism`), so that every core has work and a skewed task has
+    others beside it. Fixed (adaptive execution would coalesce them), they are chosen per run:
+    every one of a run's ~50 stages runs this many tasks, and a task's own cost is as large as its
+    work on a small input."""
+    return max(2 * parallelism, math.ceil(input_bytes / PARTITION_BYTES))
 
 
 def target_sizes(pages: DataFrame, requested: list[str] | None) -> dict[str, int]:
@@ -104,6 +118,11 @@ def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: No
     storage = Storage.of(spark)
     source, output = to_uri(job.input), to_uri(job.output)
     inputs = io.read_inputs(spark, storage, source, job.snapshot)
+    # the inputs as read: their sizes choose the shuffle partitions, and the provenance records them
+    read = [{"uri": uri, **storage.stat(uri)} for uri in (io.dataset_uri(source, d, job.snapshot) for d in io.DATASETS)]
+    if not spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions"):  # unless configured
+        spark.conf.set("spark.sql.shuffle.partitions",
+                       str(shuffle_partitions(sum(i["bytes"] for i in read), spark.sparkContext.defaultParallelism)))
     sizes = target_sizes(inputs["mediawiki_page"], job.wikis)
     wikis = list(sizes)
     staging = commit.begin(storage, output, job.snapshot, on_phase)
@@ -135,7 +154,7 @@ def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: No
     storage.write_text(staged_report["json"], coverage.to_json(numbers))
     storage.write_text(staged_report["html"], coverage.to_html(numbers))
     on_phase("wrote report")
-    staged_provenance = write_provenance(storage, job, source, output, wikis, staging, staged_rows, started)
+    staged_provenance = write_provenance(storage, job, source, output, wikis, staging, staged_rows, read, started)
     moves = [
         *[(join(staged_rows, f"wiki={w}"), io.partition_uri(output, w, job.snapshot)) for w in wikis],
         (staged_provenance, join(export_folder(output, job.snapshot), provenance.SIDECAR)),
@@ -155,10 +174,9 @@ def export_folder(output: str, snapshot: str) -> str:
 
 
 def write_provenance(storage: Storage, job: Run, source: str, output: str, wikis: list[str], staging: str,
-                     staged_rows: str, started: datetime) -> str:
+                     staged_rows: str, inputs: list[dict], started: datetime) -> str:
     """The outputs' sidecars, staged: one in each wiki's partition folder (published with it) and
     one for the exports' folder (returned: it needs its own move)."""
-    inputs = [{"uri": uri, **storage.stat(uri)} for uri in (io.dataset_uri(source, d, job.snapshot) for d in io.DATASETS)]
     params = {"snapshot": job.snapshot, "wikis": wikis, "input": source, "output": output,
               "dataset_id": job.dataset_id}
     ended, host = provenance.now(), provenance.host()
