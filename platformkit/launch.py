@@ -90,7 +90,7 @@ def run(root: Path, project: str, stage_name: str | None, args: list[str], *, va
     if contract.kind == "container":
         facts_of_image = {"image": stage_container.image(root, kit, project, image)}
     else:
-        facts_of_image, venv = {}, stage_runtime.unpacked(root, project).resolve()
+        facts_of_image, venv = {}, stage_runtime.unpacked(root, project)
     for stage in chosen:
         stage_args = args or arguments(kit, stage, values or {})
         facts = {**kit.provenance.platform_facts(stage), **facts_of_image, "launch": {"args": stage_args}}

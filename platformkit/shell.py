@@ -33,7 +33,7 @@ def open_shell(root: Path, project: str, *, pass_env: list[str] = (), network: s
                                                        pass_env=pass_env, stdin=True)
         where = f"container {facts['image']['reference']}"
     else:
-        venv = stage_runtime.unpacked(root, project).resolve()  # absolute: the shell may change folders
+        venv = stage_runtime.unpacked(root, project)
         facts = kit.provenance.platform_facts(stage)
         if contract.kind == "python":
             # the task's own environment over this terminal's

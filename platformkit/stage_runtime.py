@@ -44,7 +44,9 @@ def dagkit(root: Path):
 
 
 def unpacked(root: Path, project: str) -> Path:
-    """The project's runtime, unpacked (once per archive), built from its current sources."""
+    """The project's runtime, unpacked (once per archive), built from its current sources: an
+    absolute path, since a shell or a stage may change folders."""
+    root = root.resolve()
     folder = root / project
     # Its verdict on stderr: a scripted shell's stdout is its commands' alone.
     with contextlib.redirect_stdout(sys.stderr):

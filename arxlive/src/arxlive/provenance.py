@@ -66,4 +66,5 @@ def now() -> datetime:
 
 
 def host() -> str:
-    return socket.getfqdn()
+    # the host's own name: getfqdn() asks DNS for a reverse lookup, which stalls where none answers
+    return socket.gethostname()
