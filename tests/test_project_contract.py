@@ -97,7 +97,7 @@ def test_the_projects_contracts_parse(project):
     ("kind = 'spark'\n[[stages]]\nname = 'a'\n", "a spark stage needs entry_point"),
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = '../../etc/passwd'\n", "a spark stage needs entry_point"),
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = '/bin/sh'\n", "a spark stage needs entry_point"),
-    ("kind = 'container'\n[[stages]]\nname = 'a'\ncommand = 'run'\n", "a container stage needs command"),
+    ("kind = 'container'\n[[stages]]\nname = 'a'\ncommand = 'run'\n", "a container stage's command is a list of strings"),
     ("kind = 'python'\n[[stages]]\nname = 'a'\ncommand = ['run']\n", "a python stage needs entry_point"),
     ("kind = 'lambda'\n[[stages]]\nname = 'a'\n", "kind must be one of spark, container, python, not 'lambda'"),
     ("kind = 'spark'\n", "no [[stages]]"),
