@@ -266,7 +266,7 @@ def test_a_container_project_works_straight_away(checkout, tmp_path, container_p
     assert sidecar["runtime_sha256"] == manifest["runtimes"][name]["archive_sha256"] == image["runtime_sha256"]
     assert sidecar["stage"]["name"] == "count_words" and list(sidecar["stage"]["config_sha256"]) == [f"conf/{package}.toml"]
     assert sidecar["inputs"][0]["uri"] == f"file:///opt/{name}/sample/texts.csv", "the sample in the image"
-    assert sidecar["outputs"] == [{"uri": "file:///data/word_counts/date=2026-11-01"}]
+    assert sidecar["outputs"] == [{"uri": Path("/data/word_counts/date=2026-11-01").as_uri()}], "as the container sees it"
     assert sidecar["params"] == {"date": "2026-11-01", "min_length": 3}
     assert containers_of(image["image_id"]) == [], "the DockerOperator removed its container"
 
