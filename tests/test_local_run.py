@@ -137,6 +137,9 @@ def test_a_container_stages_input_in_its_image_is_unchanged_while_the_image_is(t
     rebuilt = {**facts, "image": {**image, "image_id": "sha256:" + "b" * 64}}
     assert up_to_date.stale_because(outputs, rebuilt, mounts).startswith(
         "input file:///opt/demo/sample.csv is in the image, which changed since")
+    # what is not a path (arxlive's APIs) is never the image's; nor is a path under a mount
+    assert not up_to_date.in_image("https://api.openalex.org/works", mounts)
+    assert not up_to_date.in_image("file:///data/in.csv", mounts)
     # without an image (a python or spark stage) the path is this host's, which has no such file
     assert up_to_date.stale_because(outputs, {**facts, "image": None}, mounts).endswith(" -> missing)")
 
