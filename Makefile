@@ -64,11 +64,11 @@ lock: $(PLATFORM) ## re-resolve requirements/platform.lock and every project's l
 	   ../$(UV) pip compile --quiet --python-version 3.11 pyproject.toml --extra test -o requirements-dev.lock) || exit 1; \
 	done
 
-new-project: $(PLATFORM) ## create a project and its DAG from a template, with its locks: NAME=x KIND=python|spark
-	@test -n "$(NAME)" -a -n "$(KIND)" || { echo "make new-project NAME=<name> KIND=python|spark" >&2; exit 2; }
+new-project: $(PLATFORM) ## create a project and its DAG from a template, with its locks: NAME=x KIND=python|spark|container
+	@test -n "$(NAME)" -a -n "$(KIND)" || { echo "make new-project NAME=<name> KIND=python|spark|container" >&2; exit 2; }
 	@$(VPY) -m platformkit new-project $(NAME) --kind $(KIND)
 	@$(MAKE) --no-print-directory lock PROJECT=$(NAME) || { echo "new-project: error: $(NAME)/ has no locks yet; run \`make lock PROJECT=$(NAME)\` once the package index answers" >&2; exit 1; }
-	@echo "== $(NAME) is ready: make test-projects PROJECT=$(NAME); make venv PROJECT=$(NAME); make run PROJECT=$(NAME) ARGS=... ($(NAME)/README.md)"
+	@echo "== $(NAME) is ready: make test-projects PROJECT=$(NAME); make $(if $(filter container,$(KIND)),image,venv) PROJECT=$(NAME); make run PROJECT=$(NAME) ($(NAME)/README.md)"
 
 # A project's own test environment: its locked dependencies, its test extra, the project editable.
 %/.venv/.installed: %/requirements-dev.lock %/pyproject.toml | $(PLATFORM)

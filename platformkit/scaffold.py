@@ -1,12 +1,13 @@
 """Create a project from a template: ``python3 -m platformkit new-project NAME --kind KIND``.
 
 Writes the project folder NAME/ (a package in src/, its tests, conf/, sample input, project.toml,
-pyproject.toml, environment.yml, a README) and its DAG dags/<package>.py, from
-platformkit/templates/: what every kind shares (_common/), then the kind's own (<kind>/). Files
-ending in .tmpl are rendered with string.Template (``$project`` = NAME, ``$package`` = NAME with
-'_' for '-'), the others copied; a ``__package__`` in a path becomes the package's name. Both
-appear complete or not at all. The locks come next (`make new-project` runs `make lock
-PROJECT=NAME`: they need the package index).
+pyproject.toml, environment.yml, a README; a container project's Dockerfile) and its DAG
+dags/<package>.py, from platformkit/templates/: what the kinds share (_common/), then the kind's
+own (<kind>/), whose file replaces a shared one of the same name (spark's counting.py, its test
+and pyproject.toml). Files ending in .tmpl are rendered with string.Template (``$project`` =
+NAME, ``$package`` = NAME with '_' for '-'), the others copied; a ``__package__`` in a path
+becomes the package's name. Both appear complete or not at all. The locks come next (`make
+new-project` runs `make lock PROJECT=NAME`: they need the package index).
 
 Standard library only.
 """
@@ -28,7 +29,8 @@ from platformkit.layout import DAGS
 from platformkit.log import prefixed
 
 TEMPLATES = Path(__file__).parent / "templates"
-# What every kind's project has (the example's sample, settings, pure logic, provenance, command line).
+# What the kinds' projects share (the example's sample, settings, pure logic, provenance, command line,
+# counting in-process); a kind's own file of the same name replaces one.
 COMMON = "_common"
 # Lower-case words of letters and digits joined by '-': a folder name, an Asset group, and (with
 # '_' for '-') a package name and a DAG id.

@@ -4,7 +4,9 @@ whose config, runtime and inputs are still what they are now, and whose outputs 
 
 Inputs are compared the way the stage recorded them (bytes and the latest modification, as
 Hadoop's local FileSystem lists a folder: checksum files hidden); an input that is not a local
-path or file:// URI cannot be checked here, so its stage runs again. Standard library only.
+path or file:// URI cannot be checked here, so its stage runs again. A container stage's input
+under none of its mounts is a file of its image (a sample, a lookup table): unchanged while the
+image is the same. Standard library only.
 """
 
 from __future__ import annotations
@@ -18,20 +20,32 @@ SIDECAR = "_provenance.json"
 SIDECAR_SUFFIX = ".provenance.json"
 
 
+def uri_path(uri: str) -> Path | None:
+    """The path of a path or file:// URI; None for any other URI."""
+    if "://" not in uri:
+        return Path(uri)
+    parsed = urlparse(uri)
+    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+        return None
+    return Path(unquote(parsed.path))
+
+
 def local_path(uri: str, mounts: dict[str, str] | None = None) -> Path | None:
     """The path on this host of a path or file:// URI; one under a container's mount (``mounts``:
     {host folder: path in the container}), as a container stage records it, is on the host folder."""
-    if "://" not in uri:
-        path = Path(uri)
-    else:
-        parsed = urlparse(uri)
-        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
-            return None
-        path = Path(unquote(parsed.path))
+    path = uri_path(uri)
+    if path is None:
+        return None
     for source, target in (mounts or {}).items():
         if path.is_relative_to(target):
             return Path(source) / path.relative_to(target)
     return path
+
+
+def in_image(uri: str, mounts: dict[str, str] | None) -> bool:
+    """Whether a container stage's recorded input is a file of its image: a path under none of its mounts."""
+    path = uri_path(uri)
+    return path is not None and not any(path.is_relative_to(target) for target in (mounts or {}).values())
 
 
 def stat(path: Path) -> dict | None:
@@ -83,6 +97,10 @@ def stale_because(outputs: list[tuple[str, str]], facts: dict, mounts: dict[str,
             if not inputs:
                 return f"{path} records no inputs to compare"
             for recorded in inputs:
+                if facts.get("image") and in_image(recorded.get("uri", ""), mounts):
+                    if (record.get("image") or {}).get("image_id") != facts["image"]["image_id"]:
+                        return f"input {recorded['uri']} is in the image, which changed since {path}"
+                    continue
                 where = local_path(recorded.get("uri", ""), mounts)
                 if where is None or "bytes" not in recorded:
                     return f"input {recorded.get('uri')} cannot be checked here"

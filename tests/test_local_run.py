@@ -122,6 +122,28 @@ def test_run_writes_provenance_then_skips_until_an_input_or_the_config_changes(a
     assert "skipped" in platformkit("run", "image-matching", airflow_home=airflow_home).stdout
 
 
+def test_a_container_stages_input_in_its_image_is_unchanged_while_the_image_is(tmp_path):
+    from platformkit import up_to_date
+
+    image = {"reference": "localhost/demo:v1", "image_id": "sha256:" + "a" * 64}
+    launch = {"args": ["--input", "/opt/demo/sample.csv", "--output", "/data/out"]}
+    facts = {"stage": {"name": "count", "config_sha256": {}}, "runtime_sha256": "r", "image": image, "launch": launch}
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/_provenance.json").write_text(json.dumps({
+        **facts, "inputs": [{"uri": "file:///opt/demo/sample.csv", "bytes": 10, "modified": "2026-11-01T00:00:00.000+00:00"}],
+        "outputs": [{"uri": "file:///data/out"}]}))
+    outputs, mounts = [("out", (tmp_path / "out").as_uri())], {str(tmp_path): "/data"}
+    assert up_to_date.stale_because(outputs, facts, mounts) is None
+    rebuilt = {**facts, "image": {**image, "image_id": "sha256:" + "b" * 64}}
+    assert up_to_date.stale_because(outputs, rebuilt, mounts).startswith(
+        "input file:///opt/demo/sample.csv is in the image, which changed since")
+    # what is not a path (arxlive's APIs) is never the image's; nor is a path under a mount
+    assert not up_to_date.in_image("https://api.openalex.org/works", mounts)
+    assert not up_to_date.in_image("file:///data/in.csv", mounts)
+    # without an image (a python or spark stage) the path is this host's, which has no such file
+    assert up_to_date.stale_because(outputs, {**facts, "image": None}, mounts).endswith(" -> missing)")
+
+
 @pytest.fixture(scope="module")
 def arxlive_image(docker_engine):
     """arxlive's image as `make image` builds it from this checkout (the runtime and layers are cached:

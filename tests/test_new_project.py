@@ -1,6 +1,7 @@
 """`make new-project`: a project that works straight away, in a copy of this checkout (the
-repository itself is left untouched). The python kind end to end: lint, its tests, the DAG's
-integrity, runtime, archive, deploy, one run through dag.test(), and make run / make shell."""
+repository itself is left untouched). The python and container kinds end to end: lint, its tests,
+the DAG's integrity, runtime (and image), archive, deploy, one run through dag.test(), and make
+run / make shell."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
-from conftest import AIRFLOW, REPO, DeployedRelease, git, run
+from conftest import AIRFLOW, REPO, DeployedRelease, git, make_variable, run
 
 from platformkit.localenv import airflow_env
 
@@ -60,7 +62,7 @@ def make(tree: Path, *args: str, check: bool = True, **kwargs) -> subprocess.Com
     ("class", "python", "package 'class' that shadows Python's own"),
     ("platformkit", "python", "reserved by the platform"),
     ("conda", "python", "reserved by the platform"),
-    ("new-thing", "lambda", "no template for kind 'lambda' (there are: python, spark)"),
+    ("new-thing", "lambda", "no template for kind 'lambda' (there are: container, python, spark)"),
 ])
 def test_bad_names_and_kinds_are_refused_in_one_line_and_nothing_is_written(tmp_path, name, kind, message):
     (tmp_path / "dags").mkdir()
@@ -169,6 +171,120 @@ def test_a_python_project_works_straight_away(checkout, tmp_path):
     shell = make(checkout, "-s", "shell", "PROJECT=word-count",
                  input="python -c 'import sys, word_count; print(sys.prefix)'\nexit 3\n", check=False)
     assert shell.returncode != 0 and shell.stdout.strip().startswith(str(checkout / ".runtimes/word-count-")), shell
+
+
+DOCKER_TASK = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+dag = bag.dags["word_box"]
+task = dag.get_task("count_words")
+print(json.dumps({"errors": list(bag.import_errors), "tasks": sorted(dag.task_ids), "upstream": sorted(task.upstream_task_ids),
+                  "operator": task.operator_name, "image": task.image, "command": task.command, "mounts": task.mounts,
+                  "environment": task.environment, "outlets": [[a.name, a.uri] for a in task.outlets]}))
+"""
+
+
+def test_the_new_container_dag_runs_the_image_with_its_args_mounts_and_output_as_outlet(checkout):
+    run(sys.executable, "-m", "platformkit", "new-project", "word-box", "--kind", "container", cwd=checkout)
+    assert (checkout / "word-box/Dockerfile").is_file()
+    assert run("make", "-s", "-C", checkout, "image-projects").stdout.split() == ["word-box"]
+    result = run(sys.executable, "-c", DOCKER_TASK, checkout / "dags", cwd=checkout,
+                 env={**os.environ, "AIRFLOW_HOME": str(checkout / ".airflow")})
+    task = json.loads(result.stdout.splitlines()[-1])
+    assert task["errors"] == [] and task["operator"] == "DockerOperator"
+    assert task["tasks"] == ["count_words", "prepare_mounts"] and task["upstream"] == ["prepare_mounts"]
+    assert task["image"] == "localhost/word-box:dev", "a checkout runs <conf image>:<version>; a release its pinned image"
+    # the image's entry point is the package: the command is the contract's args, the sample in the image
+    assert task["command"] == ["--date", "{{ ds }}", "--input", "/opt/word-box/sample/texts.csv",
+                               "--output", "/data/word_counts", "--config", "/opt/word-box/conf/word_box.toml"]
+    data = checkout / ".airflow/data/word-box"
+    assert task["mounts"] == [{"source": str(data), "target": "/data", "type": "bind"}]
+    assert task["environment"]["LANG"] == "C.UTF-8"
+    assert json.loads(task["environment"]["PLATFORM_PROVENANCE"])["stage"]["name"] == "count_words"
+    assert task["outlets"] == [["word-box/word_counts", (data / "word_counts").as_uri()]]
+
+
+@pytest.fixture
+def container_project(docker_engine):
+    """A name no other run uses, so that its images are this test's alone; they are removed after it,
+    with any container left of them."""
+    name = f"words-{uuid.uuid4().hex[:8]}"
+    yield name
+    images = run(docker_engine, "image", "ls", "--quiet", "--no-trunc", f"localhost/{name}").stdout.split()
+    for image in set(images):
+        containers = run(docker_engine, "ps", "-aq", "--filter", f"ancestor={image}").stdout.split()
+        if containers:
+            run(docker_engine, "rm", "--force", *containers)
+    if images:
+        run(docker_engine, "image", "rm", "--force", *set(images))
+
+
+def containers_of(image_id: str) -> list[str]:
+    return run("docker", "ps", "-aq", "--filter", f"ancestor={image_id}").stdout.split()
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_a_container_project_works_straight_away(checkout, tmp_path, container_project):
+    name, package = container_project, container_project.replace("-", "_")
+    make(checkout, "new-project", f"NAME={name}", "KIND=container")
+    make(checkout, "lint")
+    tests = make(checkout, "test-projects", f"PROJECT={name}")
+    assert " passed" in tests.stdout and "failed" not in tests.stdout
+    integrity = run(REPO / ".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "tests/test_dag_integrity.py", "tests/test_repository_stands_alone.py", cwd=checkout, timeout=900)
+    assert "failed" not in integrity.stdout
+
+    # The runtime built in the builder container and the image from it, with this machine's base
+    # image and CA bundle (local.mk, which the copy lacks, or the environment, as .ci/run sets them).
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-qm", f"make new-project NAME={name} KIND=container")
+    images = [f"{variable}={make_variable(variable)}" for variable in ("BASE_IMAGE", "BUILDER_BASE_IMAGE", "EXTRA_CA_BUNDLE")]
+    make(checkout, "image", f"PROJECT={name}", *images)
+    version = make(checkout, "-s", "version").stdout.strip()
+    make(checkout, "archive")
+    home = tmp_path / "airflow-home"
+    make(checkout, "deploy", f"AIRFLOW_HOME={home}")
+    env = airflow_env(home)
+    run(AIRFLOW, "db", "migrate", env=env, timeout=600)
+    deployed = DeployedRelease(home, (home / "current").resolve(), version, env)
+    manifest = json.loads((deployed.release / "manifest.json").read_text())
+    image = manifest["images"][name]
+    assert image["reference"] == f"localhost/{name}:sha256-{image['image_id'].removeprefix('sha256:')}"
+    result = deployed.dag_test(package, "2026-11-01")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    assert f"{package}: published /data/word_counts/date=2026-11-01" in result.stdout + result.stderr, "the container's log"
+
+    output = home / f"data/{name}/word_counts/date=2026-11-01"
+    with open(output / "word_counts.csv", newline="") as f:
+        assert list(csv.DictReader(f))[:2] == [{"word": "fox", "count": "4"}, {"word": "the", "count": "4"}]
+    sidecar = json.loads((output / "_provenance.json").read_text())
+    assert sidecar["release"] == {"version": version, "git_sha": manifest["git_sha"]}
+    assert sidecar["image"] == {"reference": image["reference"], "image_id": image["image_id"]}
+    assert sidecar["runtime_sha256"] == manifest["runtimes"][name]["archive_sha256"] == image["runtime_sha256"]
+    assert sidecar["stage"]["name"] == "count_words" and list(sidecar["stage"]["config_sha256"]) == [f"conf/{package}.toml"]
+    assert sidecar["inputs"][0]["uri"] == f"file:///opt/{name}/sample/texts.csv", "the sample in the image"
+    assert sidecar["outputs"] == [{"uri": Path("/data/word_counts/date=2026-11-01").as_uri()}], "as the container sees it"
+    assert sidecar["params"] == {"date": "2026-11-01", "min_length": 3}
+    assert containers_of(image["image_id"]) == [], "the DockerOperator removed its container"
+
+    # make run and make shell, here, without Airflow: the image `make image` built for this checkout.
+    local = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "local-home")}
+    first = make(checkout, "run", f"PROJECT={name}", env=local)
+    assert "count_words: running (output word_counts has no provenance" in first.stdout
+    ran = json.loads((tmp_path / f"local-home/data/{name}/word_counts/date=2026-11-01/_provenance.json").read_text())
+    assert ran["launch"] == {"args": ["--date", "2026-11-01", "--input", f"/opt/{name}/sample/texts.csv",
+                                      "--output", "/data/word_counts", "--config", f"/opt/{name}/conf/{package}.toml"]}
+    assert ran["release"]["version"] == "dev" and ran["image"]["reference"] == f"localhost/{name}:{version}"
+    again = make(checkout, "run", f"PROJECT={name}", env=local)
+    assert "count_words: skipped (up to date)" in again.stdout
+
+    shell = make(checkout, "-s", "shell", f"PROJECT={name}", env=local, check=False,
+                 input=f"python -c 'import sys, {package}; print(sys.prefix)'\necho $LANG\nls /data/word_counts\nexit 3\n")
+    assert shell.returncode != 0 and shell.stdout.split() == ["/opt/runtime", "C.UTF-8", "date=2026-11-01"], shell
+    assert containers_of(ran["image"]["image_id"]) == [], "make run and make shell leave no container"
 
 
 SPARK_TASK = """

@@ -73,6 +73,11 @@ def test_a_container_stage_mounts_its_locations():
     assert stage.arguments(stage.local_values) == ["--date", "2026-11-20"]
 
 
+def test_a_container_stage_without_command_gives_its_args_to_the_images_entry_point():
+    stage = parse("demo", CONTAINER.replace('command = ["run"]\n', ""), LOCATIONS, DEMO_DIR).stage("harvest")
+    assert stage.command == () and stage.arguments(stage.local_values) == ["--date", "2026-11-20"]
+
+
 @pytest.mark.parametrize("project", ["image-matching", "arxlive"])
 def test_the_projects_run_on_their_local_values(project):
     """A bare `make run PROJECT=x` has a value for every run value of each stage's args."""
@@ -97,7 +102,7 @@ def test_the_projects_contracts_parse(project):
     ("kind = 'spark'\n[[stages]]\nname = 'a'\n", "a spark stage needs entry_point"),
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = '../../etc/passwd'\n", "a spark stage needs entry_point"),
     ("kind = 'spark'\n[[stages]]\nname = 'a'\nentry_point = '/bin/sh'\n", "a spark stage needs entry_point"),
-    ("kind = 'container'\n[[stages]]\nname = 'a'\ncommand = 'run'\n", "a container stage needs command"),
+    ("kind = 'container'\n[[stages]]\nname = 'a'\ncommand = 'run'\n", "a container stage's command is a list of strings"),
     ("kind = 'python'\n[[stages]]\nname = 'a'\ncommand = ['run']\n", "a python stage needs entry_point"),
     ("kind = 'lambda'\n[[stages]]\nname = 'a'\n", "kind must be one of spark, container, python, not 'lambda'"),
     ("kind = 'spark'\n", "no [[stages]]"),

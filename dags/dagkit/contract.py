@@ -7,6 +7,7 @@
     name = "..."                      the task id
     entry_point = "main.py"           spark, python: the program, relative to the project folder
     command = ["run"]                 container: the image's command, before the run's arguments
+                                      (none when the image's entry point takes the arguments)
     config = ["conf/spark.toml"]      files the stage reads its settings from (relative)
     inputs = [{ name, uri, type }]    what it reads; outputs = [{ name, uri, type }]: what it writes
     args = ["--in", "{input}", ["--log", "{event_log}"], "--day", "<date>"]
@@ -155,8 +156,8 @@ def parse_stage(project: str, kind: str, table: dict, locations: dict[str, str],
     entry_point, command = table.get("entry_point"), table.get("command", [])
     if kind in ("spark", "python") and not (isinstance(entry_point, str) and relative(entry_point)):
         raise ContractError(f"{where}: a {kind} stage needs entry_point, a file in the project folder")
-    if kind == "container" and not (isinstance(command, list) and command and all(isinstance(c, str) for c in command)):
-        raise ContractError(f"{where}: a container stage needs command, a list of strings")
+    if kind == "container" and not (isinstance(command, list) and all(isinstance(c, str) for c in command)):
+        raise ContractError(f"{where}: a container stage's command is a list of strings")
     config = table.get("config", [])
     if not (isinstance(config, list) and all(isinstance(c, str) and relative(c) for c in config)):
         raise ContractError(f"{where}: config must list files in the project folder")
