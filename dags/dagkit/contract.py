@@ -24,14 +24,15 @@ output becomes an Airflow Asset named ``<project>/<output>``: its URI is the pat
 (its folder before the first ``<...>``), so the UI shows lineage and a DAG can be scheduled on it.
 
 Standard library only (airflow.sdk when the Assets are made): this runs whenever a DAG file is
-parsed, and `make run` reads it too.
+parsed, and `make run` reads it too. Its classes are plain ones with ``__slots__``: the
+``dataclass`` decorator generates and compiles their methods each time the module is imported,
+which was ~3 ms of every parse.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 KINDS = ("spark", "container", "python")
@@ -49,13 +50,15 @@ class ContractError(ValueError):
     """project.toml is missing or says something dagkit cannot run; the message names the place."""
 
 
-@dataclass(frozen=True)
 class Data:
     """One input or output of a stage."""
 
-    name: str
-    uri: str  # with the data locations filled in; run values still as <name>
-    type: str
+    __slots__ = ("name", "uri", "type")
+
+    def __init__(self, name: str, uri: str, type: str) -> None:
+        self.name = name
+        self.uri = uri  # with the data locations filled in; run values still as <name>
+        self.type = type
 
     @property
     def fixed_uri(self) -> str:
@@ -64,18 +67,24 @@ class Data:
         return fixed if "://" in fixed else Path(fixed).as_uri()
 
 
-@dataclass(frozen=True)
 class Stage:
-    project: str
-    name: str
-    config: tuple[str, ...]
-    inputs: tuple[Data, ...]
-    outputs: tuple[Data, ...]
-    entry_point: str | None = None
-    command: tuple[str, ...] = ()
-    args: tuple[str, ...] = ()  # locations filled in; run values still as <name>
-    local_values: dict[str, str] = field(default_factory=dict)
-    mounts: dict[str, str] = field(default_factory=dict)  # host folder -> path in the container
+    __slots__ = ("project", "name", "config", "inputs", "outputs", "entry_point", "command", "args", "local_values",
+                 "mounts")
+
+    def __init__(self, project: str, name: str, config: tuple[str, ...], inputs: tuple[Data, ...],
+                 outputs: tuple[Data, ...], entry_point: str | None = None, command: tuple[str, ...] = (),
+                 args: tuple[str, ...] = (), local_values: dict[str, str] | None = None,
+                 mounts: dict[str, str] | None = None) -> None:
+        self.project = project
+        self.name = name
+        self.config = config
+        self.inputs = inputs
+        self.outputs = outputs
+        self.entry_point = entry_point
+        self.command = command
+        self.args = args  # locations filled in; run values still as <name>
+        self.local_values = local_values or {}
+        self.mounts = mounts or {}  # host folder -> path in the container
 
     @property
     def run_values(self) -> set[str]:
@@ -101,11 +110,13 @@ class Stage:
                 for o in self.outputs]
 
 
-@dataclass(frozen=True)
 class Contract:
-    project: str
-    kind: str
-    stages: tuple[Stage, ...]
+    __slots__ = ("project", "kind", "stages")
+
+    def __init__(self, project: str, kind: str, stages: tuple[Stage, ...]) -> None:
+        self.project = project
+        self.kind = kind
+        self.stages = stages
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:
@@ -173,7 +184,8 @@ def parse_stage(project: str, kind: str, table: dict, locations: dict[str, str],
         raise ContractError(f"{where}: local_values gives no value for {sorted(missing)}, which args name")
     if unknown := set(local_values) - stage.run_values:
         raise ContractError(f"{where}: local_values: {sorted(unknown)} are not run values of args")
-    return replace(stage, local_values=dict(local_values))
+    stage.local_values = dict(local_values)
+    return stage
 
 
 def parse_args(entries, kind: str, locations: dict[str, str], where: str) -> tuple[str, ...]:
