@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW = VENV_BIN / "airflow"
+from platformkit.images import LOCAL_TAG_PREFIX  # noqa: E402
 from platformkit.localenv import airflow_env  # noqa: E402
 
 # Airflow imported in this process (DagBag) must not touch ~/airflow or load the examples.
@@ -128,7 +130,7 @@ class DeployedRelease:
 
 
 @pytest.fixture(scope="session")
-def deployed_release(tmp_path_factory) -> DeployedRelease:
+def deployed_release(tmp_path_factory) -> Iterator[DeployedRelease]:
     """This checkout built, archived and deployed into a fresh AIRFLOW_HOME. Runtimes are built on
     the host; with a Docker engine, the container projects' runtimes are built in the builder and
     their images from them (`make image`), and the release pins those images."""
@@ -150,7 +152,15 @@ def deployed_release(tmp_path_factory) -> DeployedRelease:
         work / "dist" / f"platform-airflow-dags-{version}.tar.gz", "--airflow-home", airflow_home)
     env = airflow_env(airflow_home)
     run(AIRFLOW, "db", "migrate", env=env, timeout=600)
-    return DeployedRelease(airflow_home, (airflow_home / "current").resolve(), version, env)
+    yield DeployedRelease(airflow_home, (airflow_home / "current").resolve(), version, env)
+    if pin_images:  # this session's tags of the images it built, so they do not pile up
+        repository = pin_images[1]
+        for project in containers:
+            tag = f"{repository}/{project}:{version}"
+            image_id = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag],
+                                      capture_output=True, text=True).stdout.strip()
+            local = f"{repository}/{project}:{LOCAL_TAG_PREFIX}{image_id.removeprefix('sha256:')}"
+            subprocess.run(["docker", "image", "rm", tag, *([local] if image_id else [])], capture_output=True)
 
 
 # --- synthetic releases of the release_probe DAG (tests/fixtures/release_probe.py) ------------

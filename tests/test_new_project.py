@@ -1,7 +1,7 @@
 """`make new-project`: a project that works straight away, in a copy of this checkout (the
-repository itself is left untouched). The python and container kinds end to end: lint, its tests,
-the DAG's integrity, runtime (and image), archive, deploy, one run through dag.test(), and make
-run / make shell."""
+repository itself is left untouched). Each kind end to end: lint, its tests, the DAG's integrity,
+runtime (and image), archive, deploy, one run through dag.test(), make run (twice: the second is
+skipped) and, for python and container, make shell."""
 
 from __future__ import annotations
 
@@ -49,6 +49,33 @@ def make(tree: Path, *args: str, check: bool = True, **kwargs) -> subprocess.Com
     if check:
         return run(*command, timeout=1200, **kwargs)
     return subprocess.run(command, capture_output=True, text=True, timeout=1200, **kwargs)
+
+
+def deploy(checkout: Path, tmp_path: Path) -> tuple[DeployedRelease, dict]:
+    """The checkout archived and deployed into a fresh AIRFLOW_HOME (its runtimes and images
+    already built), its database migrated; the release and its manifest."""
+    version = make(checkout, "-s", "version").stdout.strip()
+    make(checkout, "archive")
+    home = tmp_path / "airflow-home"
+    make(checkout, "deploy", f"AIRFLOW_HOME={home}")
+    env = airflow_env(home)
+    run(AIRFLOW, "db", "migrate", env=env, timeout=600)
+    deployed = DeployedRelease(home, (home / "current").resolve(), version, env)
+    return deployed, json.loads((deployed.release / "manifest.json").read_text())
+
+
+def example_output(folder: Path, project: str, manifest: dict) -> dict:
+    """The example stage's output in `folder` (the sample's word counts) and its provenance,
+    checked against the release; the sidecar."""
+    with open(folder / "word_counts.csv", newline="") as f:
+        assert list(csv.DictReader(f))[:2] == [{"word": "fox", "count": "4"}, {"word": "the", "count": "4"}]
+    sidecar = json.loads((folder / "_provenance.json").read_text())
+    assert sidecar["release"] == {"version": manifest["version"], "git_sha": manifest["git_sha"]}
+    assert sidecar["runtime_sha256"] == manifest["runtimes"][project]["archive_sha256"]
+    assert sidecar["stage"]["name"] == "count_words"
+    assert list(sidecar["stage"]["config_sha256"]) == [f"conf/{project.replace('-', '_')}.toml"]
+    assert sidecar["params"] == {"date": "2026-11-01", "min_length": 3}
+    return sidecar
 
 
 @pytest.mark.parametrize(("name", "kind", "message"), [
@@ -134,26 +161,12 @@ def test_a_python_project_works_straight_away(checkout, tmp_path):
     git(checkout, "add", "-A")
     git(checkout, "commit", "-qm", "make new-project NAME=word-count KIND=python")
     make(checkout, "venv", "PROJECT=word-count", "SKIP_DOCKER=true")
-    version = make(checkout, "-s", "version").stdout.strip()
-    make(checkout, "archive")
-    home = tmp_path / "airflow-home"
-    make(checkout, "deploy", f"AIRFLOW_HOME={home}")
-    env = airflow_env(home)
-    run(AIRFLOW, "db", "migrate", env=env, timeout=600)
-    deployed = DeployedRelease(home, (home / "current").resolve(), version, env)
+    deployed, manifest = deploy(checkout, tmp_path)
     result = deployed.dag_test("word_count", "2026-11-01")
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
-
-    output = home / "data/word-count/output/word_counts/date=2026-11-01"
-    with open(output / "word_counts.csv", newline="") as f:
-        assert list(csv.DictReader(f))[:2] == [{"word": "fox", "count": "4"}, {"word": "the", "count": "4"}]
-    sidecar = json.loads((output / "_provenance.json").read_text())
-    manifest = json.loads((deployed.release / "manifest.json").read_text())
-    assert sidecar["release"] == {"version": version, "git_sha": manifest["git_sha"]}
-    assert sidecar["runtime_sha256"] == manifest["runtimes"]["word-count"]["archive_sha256"]
-    assert sidecar["stage"]["name"] == "count_words" and list(sidecar["stage"]["config_sha256"]) == ["conf/word_count.toml"]
+    sidecar = example_output(deployed.airflow_home / "data/word-count/output/word_counts/date=2026-11-01",
+                             "word-count", manifest)
     assert sidecar["inputs"][0]["uri"] == (deployed.release / "word-count/sample/texts.csv").as_uri()
-    assert sidecar["params"] == {"date": "2026-11-01", "min_length": 3}
 
     # make run and make shell, here, without Airflow.
     local = tmp_path / "local-home"
@@ -243,31 +256,18 @@ def test_a_container_project_works_straight_away(checkout, tmp_path, container_p
     git(checkout, "commit", "-qm", f"make new-project NAME={name} KIND=container")
     images = [f"{variable}={make_variable(variable)}" for variable in ("BASE_IMAGE", "BUILDER_BASE_IMAGE", "EXTRA_CA_BUNDLE")]
     make(checkout, "image", f"PROJECT={name}", *images)
-    version = make(checkout, "-s", "version").stdout.strip()
-    make(checkout, "archive")
-    home = tmp_path / "airflow-home"
-    make(checkout, "deploy", f"AIRFLOW_HOME={home}")
-    env = airflow_env(home)
-    run(AIRFLOW, "db", "migrate", env=env, timeout=600)
-    deployed = DeployedRelease(home, (home / "current").resolve(), version, env)
-    manifest = json.loads((deployed.release / "manifest.json").read_text())
+    deployed, manifest = deploy(checkout, tmp_path)
     image = manifest["images"][name]
     assert image["reference"] == f"localhost/{name}:sha256-{image['image_id'].removeprefix('sha256:')}"
     result = deployed.dag_test(package, "2026-11-01")
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     assert f"{package}: published /data/word_counts/date=2026-11-01" in result.stdout + result.stderr, "the container's log"
 
-    output = home / f"data/{name}/word_counts/date=2026-11-01"
-    with open(output / "word_counts.csv", newline="") as f:
-        assert list(csv.DictReader(f))[:2] == [{"word": "fox", "count": "4"}, {"word": "the", "count": "4"}]
-    sidecar = json.loads((output / "_provenance.json").read_text())
-    assert sidecar["release"] == {"version": version, "git_sha": manifest["git_sha"]}
+    sidecar = example_output(deployed.airflow_home / f"data/{name}/word_counts/date=2026-11-01", name, manifest)
     assert sidecar["image"] == {"reference": image["reference"], "image_id": image["image_id"]}
-    assert sidecar["runtime_sha256"] == manifest["runtimes"][name]["archive_sha256"] == image["runtime_sha256"]
-    assert sidecar["stage"]["name"] == "count_words" and list(sidecar["stage"]["config_sha256"]) == [f"conf/{package}.toml"]
+    assert sidecar["runtime_sha256"] == image["runtime_sha256"]
     assert sidecar["inputs"][0]["uri"] == f"file:///opt/{name}/sample/texts.csv", "the sample in the image"
     assert sidecar["outputs"] == [{"uri": Path("/data/word_counts/date=2026-11-01").as_uri()}], "as the container sees it"
-    assert sidecar["params"] == {"date": "2026-11-01", "min_length": 3}
     assert containers_of(image["image_id"]) == [], "the DockerOperator removed its container"
 
     # make run and make shell, here, without Airflow: the image `make image` built for this checkout.
@@ -277,7 +277,7 @@ def test_a_container_project_works_straight_away(checkout, tmp_path, container_p
     ran = json.loads((tmp_path / f"local-home/data/{name}/word_counts/date=2026-11-01/_provenance.json").read_text())
     assert ran["launch"] == {"args": ["--date", "2026-11-01", "--input", f"/opt/{name}/sample/texts.csv",
                                       "--output", "/data/word_counts", "--config", f"/opt/{name}/conf/{package}.toml"]}
-    assert ran["release"]["version"] == "dev" and ran["image"]["reference"] == f"localhost/{name}:{version}"
+    assert ran["release"]["version"] == "dev" and ran["image"]["reference"] == f"localhost/{name}:{deployed.version}"
     again = make(checkout, "run", f"PROJECT={name}", env=local)
     assert "count_words: skipped (up to date)" in again.stdout
 
@@ -299,7 +299,7 @@ print(json.dumps({"errors": list(bag.import_errors), "operator": task.operator_n
 
 
 @pytest.mark.slow
-def test_a_spark_project_passes_lint_its_tests_and_the_dag_checks(checkout):
+def test_a_spark_project_works_straight_away(checkout, tmp_path):
     make(checkout, "new-project", "NAME=spark-words", "KIND=spark")
     make(checkout, "lint")
     tests = make(checkout, "test-projects", "PROJECT=spark-words")
@@ -312,3 +312,25 @@ def test_a_spark_project_passes_lint_its_tests_and_the_dag_checks(checkout):
     task = json.loads(result.stdout.splitlines()[-1])
     assert task == {"errors": [], "operator": "SparkSubmitOperator", "application": str(checkout / "spark-words/main.py"),
                     "outlets": ["spark-words/word_counts"]}
+
+    # Built, archived and deployed; one run through dag.test(), spark-submit in local mode on the
+    # release's runtime (local.env's spark_default).
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-qm", "make new-project NAME=spark-words KIND=spark")
+    make(checkout, "venv", "PROJECT=spark-words", "SKIP_DOCKER=true")
+    deployed, manifest = deploy(checkout, tmp_path)
+    result = deployed.dag_test("spark_words", "2026-11-01")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    sidecar = example_output(deployed.airflow_home / "data/spark-words/output/word_counts/date=2026-11-01",
+                             "spark-words", manifest)
+    assert sidecar["inputs"][0]["uri"] == (deployed.release / "spark-words/sample/texts.csv").as_uri()
+
+    # make run, here, without Airflow: the same spark-submit on the checkout's unpacked runtime.
+    local = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "local-home")}
+    first = make(checkout, "run", "PROJECT=spark-words", env=local)
+    assert "count_words: running (output word_counts has no provenance" in first.stdout
+    ran = example_output(tmp_path / "local-home/data/spark-words/output/word_counts/date=2026-11-01", "spark-words",
+                         {**manifest, "version": "dev", "git_sha": None})  # a checkout: no release
+    assert ran["inputs"][0]["uri"] == (checkout / "spark-words/sample/texts.csv").as_uri()
+    again = make(checkout, "run", "PROJECT=spark-words", env=local)
+    assert "count_words: skipped (up to date)" in again.stdout
