@@ -153,14 +153,20 @@ def deployed_release(tmp_path_factory) -> Iterator[DeployedRelease]:
     env = airflow_env(airflow_home)
     run(AIRFLOW, "db", "migrate", env=env, timeout=600)
     yield DeployedRelease(airflow_home, (airflow_home / "current").resolve(), version, env)
-    if pin_images:  # this session's tags of the images it built, so they do not pile up
-        repository = pin_images[1]
+    if pin_images:
         for project in containers:
-            tag = f"{repository}/{project}:{version}"
-            image_id = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag],
-                                      capture_output=True, text=True).stdout.strip()
-            local = f"{repository}/{project}:{LOCAL_TAG_PREFIX}{image_id.removeprefix('sha256:')}"
-            subprocess.run(["docker", "image", "rm", tag, *([local] if image_id else [])], capture_output=True)
+            remove_image_tags(pin_images[1], project, version)
+
+
+def remove_image_tags(repository: str, project: str, version: str) -> None:
+    """The tags `make image` gave a project's image of this version (its version and its ID), so
+    that test runs' images do not pile up on the engine; the image goes with its last tag."""
+    tag = f"{repository}/{project}:{version}"
+    image_id = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag],
+                              capture_output=True, text=True).stdout.strip()
+    if image_id:
+        local = f"{repository}/{project}:{LOCAL_TAG_PREFIX}{image_id.removeprefix('sha256:')}"
+        subprocess.run(["docker", "image", "rm", tag, local], capture_output=True)
 
 
 # --- synthetic releases of the release_probe DAG (tests/fixtures/release_probe.py) ------------

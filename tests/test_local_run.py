@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, run
+from conftest import REPO, make_variable, remove_image_tags, run
 
 GENERATOR_PYTHON = REPO / "image-matching/.venv/bin/python"
 ARXLIVE_PYTHON = REPO / "arxlive/.venv/bin/python"
@@ -147,8 +147,10 @@ def test_a_container_stages_input_in_its_image_is_unchanged_while_the_image_is(t
 @pytest.fixture(scope="module")
 def arxlive_image(docker_engine):
     """arxlive's image as `make image` builds it from this checkout (the runtime and layers are cached:
-    seconds when nothing changed)."""
+    seconds when nothing changed); its tags removed afterwards."""
     run("make", "-C", REPO, "image", "PROJECT=arxlive", timeout=1800)
+    yield
+    remove_image_tags(make_variable("IMAGE_REPOSITORY"), "arxlive", make_variable("VERSION"))
 
 
 @pytest.fixture
