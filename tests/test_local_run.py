@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import REPO, make_variable, remove_image_tags, run
@@ -55,6 +56,42 @@ def test_shell_runs_stdin_in_the_unpacked_runtime_with_spark(airflow_home):
     import pyspark
 
     assert spark_version == pyspark.__version__, "the Spark of the DAG's spark-submit"
+
+
+def on_a_terminal(command: list, typed: str, env: dict, timeout: float = 120) -> tuple[int, str]:
+    """Run `command` with a pseudo-terminal as its stdin, stdout and stderr, type `typed` into it;
+    its exit status and everything it wrote."""
+    import pty
+    import select
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal, cwd=REPO, env=env,
+                               start_new_session=True)
+    os.close(terminal)
+    os.write(controller, typed.encode())
+    written, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([controller], [], [], 1)[0]:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed: every process on it exited
+                break
+            if not chunk:
+                break
+            written += chunk
+    os.close(controller)
+    return process.wait(timeout=30), written.decode(errors="replace")
+
+
+def test_shell_on_a_terminal_is_interactive_with_the_projects_prompt(airflow_home):
+    status, written = on_a_terminal([*PLATFORMKIT, "shell", "image-matching"],
+                                    "python -c 'import sys; print(\"prefix=\" + sys.prefix)'\nexit 5\n",
+                                    {**os.environ, "AIRFLOW_HOME": str(airflow_home), "TERM": "dumb"})
+    assert status == 5, written
+    assert "shell: image-matching's runtime" in written and "exit to leave" in written, written
+    assert "(image-matching) " in written, "an interactive bash with the project's prompt"
+    manifest = json.loads((REPO / "image-matching/venv.manifest.json").read_text())
+    assert f"prefix={REPO}/.runtimes/image-matching-{manifest['archive_sha256'][:16]}" in written
 
 
 def test_unknown_project_stage_or_run_value_is_named(airflow_home):
