@@ -40,6 +40,10 @@ from platformkit.log import prefixed
 
 # The label that says which runtime an image was built from (its sha256).
 RUNTIME_LABEL = "platform.runtime.sha256"
+# The label that says which settings it holds: {file: sha256} of the files its stages' config
+# names (project.toml), which the Dockerfile copies in. Provenance hashes the release's copies, so
+# an image whose copies differ is refused as one built from another runtime is.
+CONFIG_LABEL = "platform.config.sha256"
 LOCAL_TAG_PREFIX = "sha256-"
 # <host[:port]/path/name> with a tag or a digest, as Docker spells them; never an option.
 IMAGE_REFERENCE = re.compile(r"[a-z0-9][a-z0-9._-]*(:[0-9]+)?(/[a-z0-9][a-z0-9._-]*)*"
@@ -107,6 +111,31 @@ def require_runtime(project: Path, base_image: str) -> dict:
     return manifest
 
 
+def config_hashes(project: Path) -> dict[str, str]:
+    """{file: sha256} of the config files the project's stages name (project.toml)."""
+    contract = project / "project.toml"
+    stages = tomllib.loads(contract.read_text()).get("stages", []) if contract.is_file() else []
+    hashes = {}
+    for name in sorted({name for stage in stages for name in stage.get("config", [])}):
+        if not (project / name).is_file():
+            raise ImageError(f"{project.name}/project.toml names the config file {name}, which does not exist")
+        hashes[name] = sha256_of(project / name)
+    return hashes
+
+
+def differs_from(info: dict, project: Path) -> str | None:
+    """What the image was built from that the project no longer has (its runtime or a config
+    file), or None when it holds the project's current runtime and settings."""
+    labels = info["Config"].get("Labels") or {}
+    if labels.get(RUNTIME_LABEL) != sha256_of(project / RUNTIME_ARCHIVE):
+        return f"another runtime than {project.name}/{RUNTIME_ARCHIVE}"
+    held, current = json.loads(labels.get(CONFIG_LABEL) or "null"), config_hashes(project)
+    if held != current:
+        changed = sorted(name for name in set(held or {}) | set(current) if (held or {}).get(name) != current.get(name))
+        return f"other settings than {project.name}'s {', '.join(changed) or 'config'}"
+    return None
+
+
 def build(project: Path, repository: str, version: str, base_image: str, push: bool) -> str:
     """Build <repository>/<project>:<version> from the project's runtime; returns its reference."""
     project = project.resolve()
@@ -118,6 +147,7 @@ def build(project: Path, repository: str, version: str, base_image: str, push: b
     # in it changed (the layers are still shared).
     built = docker("build", "--quiet", "--build-arg", f"BASE_IMAGE={base_image}",
                    "--build-arg", f"RUNTIME_SHA256={runtime['archive_sha256']}",
+                   "--label", f"{CONFIG_LABEL}={json.dumps(config_hashes(project), sort_keys=True)}",
                    "--label", f"org.opencontainers.image.version={version}", "-t", tag, str(project))
     if built.returncode != 0:
         raise ImageError(f"docker build of {tag} failed:\n{built.stderr.strip()[-3000:]}")
@@ -153,11 +183,9 @@ def manifest_entries(root: Path, repository: str, version: str) -> dict:
         if info is None:
             raise ImageError(f"no image {tag} on this Docker engine: run `make image PROJECT={project} "
                              f"VERSION={version} IMAGE_REPOSITORY={repository}` first")
+        if difference := differs_from(info, root / project):
+            raise ImageError(f"{tag} was built from {difference}: run `make image PROJECT={project}` again")
         runtime_sha256 = sha256_of(root / project / RUNTIME_ARCHIVE)
-        built_from = (info["Config"].get("Labels") or {}).get(RUNTIME_LABEL)
-        if built_from != runtime_sha256:
-            raise ImageError(f"{tag} was built from another runtime than {project}/{RUNTIME_ARCHIVE}: "
-                             f"run `make image PROJECT={project}` again")
         image_id = info["Id"]
         reference = registry_reference(info, f"{repository}/{project}") or \
             f"{repository}/{project}:{LOCAL_TAG_PREFIX}{image_id.removeprefix('sha256:')}"

@@ -18,8 +18,6 @@ from pathlib import Path
 
 from platformkit import images, runtime, version
 from platformkit.errors import PlatformError
-from platformkit.files import sha256_of
-from platformkit.layout import RUNTIME_ARCHIVE
 
 ENVIRONMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -38,10 +36,8 @@ def image(root: Path, kit, project: str, reference: str | None = None) -> dict:
     info = images.inspect(reference)
     if info is None:
         raise PlatformError(f"no image {reference} on this Docker engine: run `make image PROJECT={project}`")
-    built_from = (info["Config"].get("Labels") or {}).get(images.RUNTIME_LABEL)
-    if built_from != sha256_of(root / project / RUNTIME_ARCHIVE):
-        raise PlatformError(f"{reference} was built from another runtime than {project}/{RUNTIME_ARCHIVE}: "
-                            f"run `make image PROJECT={project}`")
+    if difference := images.differs_from(info, root / project):
+        raise PlatformError(f"{reference} was built from {difference}: run `make image PROJECT={project}`")
     return {"reference": reference, "image_id": info["Id"]}
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run
 
+from platformkit.files import sha256_of
+
 pytestmark = pytest.mark.docker
 
 REQUIRE_REGISTRY = os.environ.get("REQUIRE_REGISTRY") == "1"
@@ -233,6 +235,33 @@ def test_a_runtime_whose_interpreter_the_base_image_lacks_is_refused(checkout, t
     assert refused.returncode != 0
     assert "packed with venv-pack against /opt/python-of-another-host/bin/python3.11" in refused.stderr
     assert "BUILDER_BASE_IMAGE=" in refused.stderr
+
+
+def test_an_image_holding_other_settings_than_the_release_is_not_archived(checkout, tmp_path):
+    """The stage's settings (project.toml's config) are copied into the image, and provenance
+    hashes the release's copies: an image built before they changed is refused, naming the file."""
+    tree = tmp_path / "tree"
+    shutil.copytree(checkout, tree, symlinks=True, ignore=shutil.ignore_patterns("dist"))
+    (tree / "hello/project.toml").write_text('kind = "container"\n[[stages]]\nname = "greet"\nconfig = ["conf/hello.toml"]\n')
+    settings = tree / "hello/conf/hello.toml"
+    settings.write_text('greeting = "hello"\n')
+    git = ["git", "-C", tree, "-c", "user.name=test", "-c", "user.email=test@localhost"]
+    run(*git, "add", "-A")
+    run(*git, "commit", "-qm", "hello's settings")
+    make(tree, "image", "VERSION=settings")
+    settings.write_text('greeting = "good morning"\n')
+    run(*git, "commit", "-qam", "other settings")
+    refused = make(tree, "archive", "VERSION=settings", check=False)
+    assert refused.returncode != 0
+    assert "localhost/hello:settings was built from other settings than hello's conf/hello.toml" in refused.stderr
+    assert "run `make image PROJECT=hello` again" in refused.stderr
+    assert not (tree / "dist/platform-airflow-dags-settings.tar.gz").exists()
+
+    make(tree, "image", "VERSION=settings")
+    make(tree, "archive", "VERSION=settings")
+    image = manifest_of(tree / "dist/platform-airflow-dags-settings.tar.gz")["images"]["hello"]
+    labels = run("docker", "image", "inspect", "--format", "{{json .Config.Labels}}", image["image_id"]).stdout
+    assert json.loads(json.loads(labels)["platform.config.sha256"]) == {"conf/hello.toml": sha256_of(settings)}
 
 
 @pytest.mark.parametrize("target, variable", [("image", "BASE_IMAGE"), ("builder-image", "BUILDER_BASE_IMAGE")])
