@@ -130,8 +130,9 @@ def differs_from(info: dict, project: Path) -> str | None:
     if labels.get(RUNTIME_LABEL) != sha256_of(project / RUNTIME_ARCHIVE):
         return f"another runtime than {project.name}/{RUNTIME_ARCHIVE}"
     held, current = json.loads(labels.get(CONFIG_LABEL) or "null"), config_hashes(project)
-    if held != current:
-        changed = sorted(name for name in set(held or {}) | set(current) if (held or {}).get(name) != current.get(name))
+    if held != current:  # an image without the label (null) holds no settings the project knows of
+        held = held or {}
+        changed = sorted(name for name in held.keys() | current.keys() if held.get(name) != current.get(name))
         return f"other settings than {project.name}'s {', '.join(changed) or 'config'}"
     return None
 
@@ -185,7 +186,7 @@ def manifest_entries(root: Path, repository: str, version: str) -> dict:
                              f"VERSION={version} IMAGE_REPOSITORY={repository}` first")
         if difference := differs_from(info, root / project):
             raise ImageError(f"{tag} was built from {difference}: run `make image PROJECT={project}` again")
-        runtime_sha256 = sha256_of(root / project / RUNTIME_ARCHIVE)
+        runtime_sha256 = info["Config"]["Labels"][RUNTIME_LABEL]  # the archived runtime's, as just checked
         image_id = info["Id"]
         reference = registry_reference(info, f"{repository}/{project}") or \
             f"{repository}/{project}:{LOCAL_TAG_PREFIX}{image_id.removeprefix('sha256:')}"

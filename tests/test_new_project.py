@@ -78,6 +78,31 @@ def example_output(folder: Path, project: str, manifest: dict) -> dict:
     return sidecar
 
 
+def passes_the_repositorys_checks(checkout: Path, name: str) -> None:
+    """The repository's bar for a new project: lint, its own tests, the platform's DAG integrity
+    checks and the stands-alone check."""
+    make(checkout, "lint")
+    tests = make(checkout, "test-projects", f"PROJECT={name}")
+    assert " passed" in tests.stdout and "failed" not in tests.stdout
+    integrity = run(REPO / ".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "tests/test_dag_integrity.py", "tests/test_repository_stands_alone.py", cwd=checkout, timeout=900)
+    assert "failed" not in integrity.stdout
+
+
+def runtime_project_released_and_run(checkout: Path, tmp_path: Path, name: str, kind: str) -> tuple[DeployedRelease, dict]:
+    """A python or spark project committed, its runtime built on the host, archived, deployed and
+    run once through dag.test(); its output and provenance checked against the release."""
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-qm", f"make new-project NAME={name} KIND={kind}")
+    make(checkout, "venv", f"PROJECT={name}", "SKIP_DOCKER=true")
+    deployed, manifest = deploy(checkout, tmp_path)
+    result = deployed.dag_test(name.replace("-", "_"), "2026-11-01")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    sidecar = example_output(deployed.airflow_home / f"data/{name}/output/word_counts/date=2026-11-01", name, manifest)
+    assert sidecar["inputs"][0]["uri"] == (deployed.release / f"{name}/sample/texts.csv").as_uri()
+    return deployed, manifest
+
+
 @pytest.mark.parametrize(("name", "kind", "message"), [
     ("../evil", "python", "project name '../evil' is not lower-case letters"),
     ("Word-Count", "python", "project name 'Word-Count' is not lower-case letters"),
@@ -149,24 +174,9 @@ def test_a_python_project_works_straight_away(checkout, tmp_path):
     assert "pytest==" in (project / "requirements-dev.lock").read_text()
     assert (checkout / "dags/word_count.py").is_file() and (project / "src/word_count/job.py").is_file()
 
-    # The repository's bar: lint, the project's own tests, the platform's DAG integrity checks.
-    make(checkout, "lint")
-    tests = make(checkout, "test-projects", "PROJECT=word-count")
-    assert " passed" in tests.stdout and "failed" not in tests.stdout
-    integrity = run(REPO / ".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    "tests/test_dag_integrity.py", "tests/test_repository_stands_alone.py", cwd=checkout, timeout=900)
-    assert "failed" not in integrity.stdout
-
+    passes_the_repositorys_checks(checkout, "word-count")
     # Built, archived and deployed as any project; one run through dag.test().
-    git(checkout, "add", "-A")
-    git(checkout, "commit", "-qm", "make new-project NAME=word-count KIND=python")
-    make(checkout, "venv", "PROJECT=word-count", "SKIP_DOCKER=true")
-    deployed, manifest = deploy(checkout, tmp_path)
-    result = deployed.dag_test("word_count", "2026-11-01")
-    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
-    sidecar = example_output(deployed.airflow_home / "data/word-count/output/word_counts/date=2026-11-01",
-                             "word-count", manifest)
-    assert sidecar["inputs"][0]["uri"] == (deployed.release / "word-count/sample/texts.csv").as_uri()
+    runtime_project_released_and_run(checkout, tmp_path, "word-count", "python")
 
     # make run and make shell, here, without Airflow.
     local = tmp_path / "local-home"
@@ -243,12 +253,7 @@ def containers_of(image_id: str) -> list[str]:
 def test_a_container_project_works_straight_away(checkout, tmp_path, container_project):
     name, package = container_project, container_project.replace("-", "_")
     make(checkout, "new-project", f"NAME={name}", "KIND=container")
-    make(checkout, "lint")
-    tests = make(checkout, "test-projects", f"PROJECT={name}")
-    assert " passed" in tests.stdout and "failed" not in tests.stdout
-    integrity = run(REPO / ".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    "tests/test_dag_integrity.py", "tests/test_repository_stands_alone.py", cwd=checkout, timeout=900)
-    assert "failed" not in integrity.stdout
+    passes_the_repositorys_checks(checkout, name)
 
     # The runtime built in the builder container and the image from it, with this machine's base
     # image and CA bundle (local.mk, which the copy lacks, or the environment, as .ci/run sets them).
@@ -301,12 +306,7 @@ print(json.dumps({"errors": list(bag.import_errors), "operator": task.operator_n
 @pytest.mark.slow
 def test_a_spark_project_works_straight_away(checkout, tmp_path):
     make(checkout, "new-project", "NAME=spark-words", "KIND=spark")
-    make(checkout, "lint")
-    tests = make(checkout, "test-projects", "PROJECT=spark-words")
-    assert " passed" in tests.stdout and "failed" not in tests.stdout
-    integrity = run(REPO / ".venv/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    "tests/test_dag_integrity.py", cwd=checkout, timeout=900)
-    assert "failed" not in integrity.stdout
+    passes_the_repositorys_checks(checkout, "spark-words")
     result = run(sys.executable, "-c", SPARK_TASK, checkout / "dags", cwd=checkout,
                  env={**os.environ, "AIRFLOW_HOME": str(checkout / ".airflow")})
     task = json.loads(result.stdout.splitlines()[-1])
@@ -315,15 +315,7 @@ def test_a_spark_project_works_straight_away(checkout, tmp_path):
 
     # Built, archived and deployed; one run through dag.test(), spark-submit in local mode on the
     # release's runtime (local.env's spark_default).
-    git(checkout, "add", "-A")
-    git(checkout, "commit", "-qm", "make new-project NAME=spark-words KIND=spark")
-    make(checkout, "venv", "PROJECT=spark-words", "SKIP_DOCKER=true")
-    deployed, manifest = deploy(checkout, tmp_path)
-    result = deployed.dag_test("spark_words", "2026-11-01")
-    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
-    sidecar = example_output(deployed.airflow_home / "data/spark-words/output/word_counts/date=2026-11-01",
-                             "spark-words", manifest)
-    assert sidecar["inputs"][0]["uri"] == (deployed.release / "spark-words/sample/texts.csv").as_uri()
+    _, manifest = runtime_project_released_and_run(checkout, tmp_path, "spark-words", "spark")
 
     # make run, here, without Airflow: the same spark-submit on the checkout's unpacked runtime.
     local = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "local-home")}
