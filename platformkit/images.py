@@ -123,14 +123,24 @@ def config_hashes(project: Path) -> dict[str, str]:
     return hashes
 
 
+def settings_label(labels: dict) -> dict | None:
+    """The image's settings label as `build` writes it ({file: sha256}); None when it has none,
+    or one that is not that (the engine's answer is not trusted to be JSON)."""
+    try:
+        held = json.loads(labels.get(CONFIG_LABEL) or "null")
+    except ValueError:
+        return None
+    return held if isinstance(held, dict) else None
+
+
 def differs_from(info: dict, project: Path) -> str | None:
     """What the image was built from that the project no longer has (its runtime or a config
     file), or None when it holds the project's current runtime and settings."""
     labels = info["Config"].get("Labels") or {}
     if labels.get(RUNTIME_LABEL) != sha256_of(project / RUNTIME_ARCHIVE):
         return f"another runtime than {project.name}/{RUNTIME_ARCHIVE}"
-    held, current = json.loads(labels.get(CONFIG_LABEL) or "null"), config_hashes(project)
-    if held != current:  # an image without the label (null) holds no settings the project knows of
+    held, current = settings_label(labels), config_hashes(project)
+    if held != current:  # an image without the label holds no settings the project knows of
         held = held or {}
         changed = sorted(name for name in held.keys() | current.keys() if held.get(name) != current.get(name))
         return f"other settings than {project.name}'s {', '.join(changed) or 'config'}"

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run
 
+from platformkit import images
 from platformkit.files import sha256_of
 
 pytestmark = pytest.mark.docker
@@ -262,6 +263,21 @@ def test_an_image_holding_other_settings_than_the_release_is_not_archived(checko
     image = manifest_of(tree / "dist/platform-airflow-dags-settings.tar.gz")["images"]["hello"]
     labels = run("docker", "image", "inspect", "--format", "{{json .Config.Labels}}", image["image_id"]).stdout
     assert json.loads(json.loads(labels)["platform.config.sha256"]) == {"conf/hello.toml": sha256_of(settings)}
+
+
+@pytest.mark.parametrize("label", ["{not json", '["conf/hello.toml"]', '{"conf/hello.toml": "0000"}', None])
+def test_a_settings_label_that_is_malformed_foreign_or_missing_is_a_difference(tmp_path, label):
+    """An image's labels are the engine's answer, not this checkout's word: anything but the
+    label `make image` writes for the current settings is refused, naming the file."""
+    (tmp_path / "venv.tar.gz").write_bytes(b"a runtime")
+    (tmp_path / "project.toml").write_text('kind = "container"\n[[stages]]\nname = "greet"\nconfig = ["conf/hello.toml"]\n')
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf/hello.toml").write_text('greeting = "hello"\n')
+    labels = {images.RUNTIME_LABEL: sha256_of(tmp_path / "venv.tar.gz"), **({images.CONFIG_LABEL: label} if label else {})}
+    assert images.differs_from({"Config": {"Labels": labels}}, tmp_path) == \
+        f"other settings than {tmp_path.name}'s conf/hello.toml"
+    labels[images.CONFIG_LABEL] = json.dumps({"conf/hello.toml": sha256_of(tmp_path / "conf/hello.toml")})
+    assert images.differs_from({"Config": {"Labels": labels}}, tmp_path) is None
 
 
 @pytest.mark.parametrize("target, variable", [("image", "BASE_IMAGE"), ("builder-image", "BUILDER_BASE_IMAGE")])
