@@ -117,6 +117,8 @@ def config_hashes(project: Path) -> dict[str, str]:
     stages = tomllib.loads(contract.read_text()).get("stages", []) if contract.is_file() else []
     hashes = {}
     for name in sorted({name for stage in stages for name in stage.get("config", [])}):
+        if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ImageError(f"{project.name}/project.toml names the config file {name!r}, which is not in the project")
         if not (project / name).is_file():
             raise ImageError(f"{project.name}/project.toml names the config file {name}, which does not exist")
         hashes[name] = sha256_of(project / name)

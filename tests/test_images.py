@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -278,6 +279,17 @@ def test_a_settings_label_that_is_malformed_foreign_or_missing_is_a_difference(t
         f"other settings than {tmp_path.name}'s conf/hello.toml"
     labels[images.CONFIG_LABEL] = json.dumps({"conf/hello.toml": sha256_of(tmp_path / "conf/hello.toml")})
     assert images.differs_from({"Config": {"Labels": labels}}, tmp_path) is None
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ('["/etc/passwd"]', "names the config file '/etc/passwd', which is not in the project"),
+    ('["../secrets.toml"]', "names the config file '../secrets.toml', which is not in the project"),
+    ('["conf/missing.toml"]', "names the config file conf/missing.toml, which does not exist"),
+])
+def test_config_files_outside_the_project_or_missing_are_not_hashed_into_a_label(tmp_path, config, message):
+    (tmp_path / "project.toml").write_text(f'kind = "container"\n[[stages]]\nname = "greet"\nconfig = {config}\n')
+    with pytest.raises(images.ImageError, match=re.escape(message)):
+        images.config_hashes(tmp_path)
 
 
 @pytest.mark.parametrize("target, variable", [("image", "BASE_IMAGE"), ("builder-image", "BUILDER_BASE_IMAGE")])
