@@ -153,7 +153,7 @@ def test_export_tsv_format(spark, tmp_path):
     ], "wiki string, page_id long, page_title string, image_id string, confidence_rating string, source string, "
        "instance_of string, is_article_page boolean, found_on array<string>, position int, dataset_id string, "
        "insertion_ts timestamp")
-    staged = io.write_exports(Storage.of(spark), rows, tmp_path.as_uri(), ["dewiki", "enwiki"], "2026-10")
+    staged = io.write_exports(Storage.of(spark), io.by_wiki(rows), tmp_path.as_uri(), ["dewiki", "enwiki"], "2026-10")
     header = "page_id\tpage_title\timage_id\tconfidence_rating\tsource\tdataset_id\tinsertion_ts\twiki\tfound_on\n"
     assert staged["enwiki"] == (tmp_path / "export/prod-enwiki-2026-10-wd_image_candidates.tsv").as_uri()
     assert (tmp_path / "export/prod-enwiki-2026-10-wd_image_candidates.tsv").read_text() == header + (

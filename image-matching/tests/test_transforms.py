@@ -85,7 +85,8 @@ def targets(spark, *items):
 
 def test_wikidata_candidate_is_p18_unless_a_flag(spark, frames):
     f = frames(wikidata_entity=[entity("Q1", p18="Portrait.jpg"), entity("Q2", p18="FLAG of Spain.svg"), entity("Q3")])
-    result = transforms.wikidata_candidates(targets(spark, "Q1", "Q2", "Q3"), transforms.item_properties(f["wikidata_entity"]))
+    result = transforms.wikidata_candidates(transforms.with_item_properties(
+        targets(spark, "Q1", "Q2", "Q3"), transforms.item_properties(f["wikidata_entity"])))
     assert rows(result, "page_id", "image_id", "source") == [(1, "Portrait.jpg", "wikidata")]
 
 
@@ -123,8 +124,8 @@ def test_commons_candidates_are_three_valid_files_chosen_per_snapshot(spark, fra
 
     def pick(snapshot):
         result = transforms.commons_candidates(
-            targets(spark, "Q1"), transforms.item_properties(f["wikidata_entity"]), f["mediawiki_categorylinks"],
-            transforms.commons_files(f["mediawiki_page"]), f["placeholder_images"].withColumnRenamed("page_title", "image_id"),
+            transforms.with_item_properties(targets(spark, "Q1"), transforms.item_properties(f["wikidata_entity"])),
+            f["mediawiki_categorylinks"], transforms.commons_files(f["mediawiki_page"]), f["placeholder_images"].withColumnRenamed("page_title", "image_id"),
             snapshot)
         return [r.image_id for r in result.orderBy("score", ascending=False).collect()]
 

@@ -91,20 +91,26 @@ def read_inputs(spark: SparkSession, storage: Storage, root: str, snapshot: str)
     return {name: spark.read.schema(schemas.ddl(name)).parquet(dataset_uri(root, name, snapshot)) for name in DATASETS}
 
 
+def by_wiki(rows: DataFrame) -> DataFrame:
+    """The rows as the outputs lay them out: each wiki in one partition (so one task writes each
+    wiki's one file), sorted by page and position. The imagerec_prod write, the exports and the
+    summary all read this one shuffle."""
+    return rows.repartition("wiki").sortWithinPartitions("wiki", "page_id", "position")
+
+
 def write_recommendations(rows: DataFrame, staging: str) -> str:
-    """The run's rows as <staging>/imagerec_prod/wiki=<wiki>/: one file per wiki, one Spark write."""
+    """The run's rows (laid out by `by_wiki`) as <staging>/imagerec_prod/wiki=<wiki>/: one file per
+    wiki, one Spark write."""
     folder = join(staging, "imagerec_prod")
-    rows.repartition("wiki").write.mode("errorifexists").partitionBy("wiki").parquet(folder)
+    rows.write.mode("errorifexists").partitionBy("wiki").parquet(folder)
     return folder
 
 
 def export_rows(rows: DataFrame) -> DataFrame:
     """The TSV's columns as strings, in file order: article pages only, nulls as empty strings,
-    found_on comma-joined. One partition per wiki, sorted, for a partitioned write."""
+    found_on comma-joined. From rows laid out by `by_wiki`: a wiki's lines come from one task, sorted."""
     return (
         rows.where("is_article_page")
-        .repartition("wiki")
-        .sortWithinPartitions("wiki", "page_id", "position")
         .select(*[
             F.coalesce(F.array_join("found_on", ","), F.lit("")).alias(c) if c == "found_on"
             else F.coalesce(F.col(c).cast("string"), F.lit("")).alias(c)

@@ -63,20 +63,20 @@ def compute(inputs: dict[str, DataFrame], wikis: list[str], snapshot: str) -> Da
 
     sizes = transforms.wiki_sizes(pages.where(in_targets))
     icon_files = transforms.icons(imagelinks.where(in_targets), sizes)
-    # Each feeds the three candidate sources and the final join: cached, so that each is computed
-    # once rather than four times (run() drops the caches when the rows are written).
-    targets = transforms.unillustrated(
-        pages.where(in_targets), imagelinks.where(in_targets), page_props.where(in_targets), item_links, icon_files
-    ).cache()
-    properties = transforms.item_properties(inputs["wikidata_entity"]).cache()
+    unillustrated = transforms.unillustrated(
+        pages.where(in_targets), imagelinks.where(in_targets), page_props.where(in_targets), item_links, icon_files)
+    # The targets feed the three candidate sources and the final join: cached, so that they are
+    # computed once rather than four times (run() drops the cache when the rows are written).
+    targets = transforms.with_item_properties(
+        unillustrated, transforms.item_properties(inputs["wikidata_entity"])).cache()
     files = transforms.commons_files(pages)
     candidates = (
-        transforms.wikidata_candidates(targets, properties)
+        transforms.wikidata_candidates(targets)
         .unionByName(transforms.wikipedia_candidates(targets, page_props, item_links, files, placeholders))
         .unionByName(transforms.commons_candidates(
-            targets, properties, inputs["mediawiki_categorylinks"], files, placeholders, snapshot))
+            targets, inputs["mediawiki_categorylinks"], files, placeholders, snapshot))
     )
-    return transforms.recommendations(targets, properties, transforms.best_candidates(candidates))
+    return transforms.recommendations(targets, transforms.best_candidates(candidates))
 
 
 def summarise(rows: DataFrame, sizes: dict[str, int]) -> dict[str, dict]:
@@ -126,12 +126,11 @@ def run(spark: SparkSession, job: Run, on_phase: commit.Phase = lambda phase: No
     sizes = target_sizes(inputs["mediawiki_page"], job.wikis)
     wikis = list(sizes)
     staging = commit.begin(storage, output, job.snapshot, on_phase)
-    rows = (
+    rows = io.by_wiki(
         compute(inputs, wikis, job.snapshot)
         .withColumn("dataset_id", F.lit(job.dataset_id))
         .withColumn("insertion_ts", F.lit(job.insertion_ts).cast("timestamp"))
-        .cache()
-    )
+    ).cache()
     staged_rows = io.write_recommendations(rows.drop("position"), staging)
     on_phase("wrote imagerec_prod")
     staged_exports = io.write_exports(storage, rows, staging, wikis, job.snapshot)

@@ -93,6 +93,13 @@ def item_properties(entities: DataFrame) -> DataFrame:
     )
 
 
+def with_item_properties(targets: DataFrame, properties: DataFrame) -> DataFrame:
+    """The targets with their item's p18, p373 and instance_of (nulls for an item without them):
+    the one join with the items, which the three candidate sources and the final rows share.
+    An item appears once in wikidata_entity, so a target stays one row."""
+    return targets.join(properties, "item_id", "left")
+
+
 def commons_files(pages: DataFrame) -> DataFrame:
     """image_id, is_redirect, page_id of the File pages on Commons."""
     return pages.where((F.col("wiki_db") == "commonswiki") & (F.col("page_namespace") == FILE_NAMESPACE)).select(
@@ -100,10 +107,10 @@ def commons_files(pages: DataFrame) -> DataFrame:
     )
 
 
-def wikidata_candidates(targets: DataFrame, properties: DataFrame) -> DataFrame:
+def wikidata_candidates(targets: DataFrame) -> DataFrame:
     """The item's P18 image, unless its name contains 'flag'."""
     return (
-        targets.join(properties, "item_id")
+        targets
         .where(F.col("p18").isNotNull() & ~F.lower("p18").contains("flag"))
         .select("wiki", "page_id", F.col("p18").alias("image_id"), F.lit("wikidata").alias("source"),
                 F.lit(None).cast("double").alias("score"), F.array().cast("array<string>").alias("found_on"))
@@ -144,8 +151,7 @@ def wikipedia_candidates(
 
 
 def commons_candidates(
-    targets: DataFrame, properties: DataFrame, categorylinks: DataFrame, files: DataFrame,
-    placeholders: DataFrame, snapshot: str,
+    targets: DataFrame, categorylinks: DataFrame, files: DataFrame, placeholders: DataFrame, snapshot: str,
 ) -> DataFrame:
     """Files in the item's P373 Commons category, up to three, chosen by a hash of the snapshot
     and the file name: the same answer on every run of a snapshot, a fresh pick the next month."""
@@ -160,7 +166,7 @@ def commons_candidates(
     )
     pick = Window.partitionBy("wiki", "page_id").orderBy(F.xxhash64(F.lit(snapshot), "image_id"), "image_id")
     return (
-        targets.join(properties.where(F.col("p373").isNotNull()), "item_id")
+        targets.where(F.col("p373").isNotNull())
         .join(in_category, "p373")
         .withColumn("pick", F.row_number().over(pick))
         .where(F.col("pick") <= rules.MAX_CANDIDATES)
@@ -173,7 +179,9 @@ def best_candidates(candidates: DataFrame) -> DataFrame:
     """Each file once per article under its best source, then the best three per article:
     wikidata before wikipedia (more wikis first) before commons; ties by file name."""
     rank = F.when(F.col("source") == "wikidata", 0).when(F.col("source") == "wikipedia", 1).otherwise(2)
-    ranked = candidates.withColumn("source_rank", rank)
+    # One shuffle for both windows: rows clustered by (wiki, page_id) are clustered by
+    # (wiki, page_id, image_id) too, and the final join with the targets is on the same keys.
+    ranked = candidates.repartition("wiki", "page_id").withColumn("source_rank", rank)
     per_file = Window.partitionBy("wiki", "page_id", "image_id").orderBy("source_rank", F.desc("score"))
     per_page = Window.partitionBy("wiki", "page_id").orderBy("source_rank", F.desc("score"), "image_id")
     return (
@@ -183,12 +191,11 @@ def best_candidates(candidates: DataFrame) -> DataFrame:
     )
 
 
-def recommendations(targets: DataFrame, properties: DataFrame, best: DataFrame) -> DataFrame:
+def recommendations(targets: DataFrame, best: DataFrame) -> DataFrame:
     """One row per candidate, and one row with null image fields for an article without any."""
     rating = F.create_map(*[F.lit(x) for pair in rules.SOURCE_RATING.items() for x in pair])
     return (
-        targets.join(properties.select("item_id", "instance_of"), "item_id", "left")
-        .join(best, ["wiki", "page_id"], "left")
+        targets.join(best, ["wiki", "page_id"], "left")
         .select(
             "wiki", "page_id", "page_title", "image_id",
             rating[F.col("source")].alias("confidence_rating"),
