@@ -125,7 +125,8 @@ def test_commons_candidates_are_three_valid_files_chosen_per_snapshot(spark, fra
     def pick(snapshot):
         result = transforms.commons_candidates(
             transforms.with_item_properties(targets(spark, "Q1"), transforms.item_properties(f["wikidata_entity"])),
-            f["mediawiki_categorylinks"], transforms.commons_files(f["mediawiki_page"]), f["placeholder_images"].withColumnRenamed("page_title", "image_id"),
+            f["mediawiki_categorylinks"], transforms.commons_files(f["mediawiki_page"]),
+            f["placeholder_images"].withColumnRenamed("page_title", "image_id"),
             snapshot)
         return [r.image_id for r in result.orderBy("score", ascending=False).collect()]
 
